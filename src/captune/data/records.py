@@ -1,0 +1,66 @@
+"""The caption record: one image with all its reference captions and metadata.
+
+Rows of the same image are grouped into one ``CaptionRecord`` so that splits never leak an
+image. ``meta`` holds ``event``, ``labels`` and ``attributes`` when the source has them, plus
+``source`` (file and line numbers the record came from) and, for split files, ``split``.
+
+On disk a record is one JSON object per line: ``{"image_id", "image", "captions", "meta"}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captune.errors import DataError
+from captune.io import iter_jsonl, write_jsonl
+
+
+@dataclass
+class CaptionRecord:
+    image_id: str
+    image: str
+    captions: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event(self) -> str | None:
+        return self.meta.get("event")
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.get("labels") or [])
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return dict(self.meta.get("attributes") or {})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image_id": self.image_id, "image": self.image, "captions": list(self.captions), "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], where: str = "") -> CaptionRecord:
+        """Build from a records-file object; ``where`` ("file:line") prefixes errors."""
+        prefix = f"{where}: " if where else ""
+        for key in ("image_id", "image", "captions"):
+            if key not in obj:
+                raise DataError(f"{prefix}missing key {key!r} (a record has image_id, image, captions, meta)")
+        caps = obj["captions"]
+        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+            raise DataError(f"{prefix}key 'captions': expected a list of strings")
+        meta = obj.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise DataError(f"{prefix}key 'meta': expected an object")
+        return cls(str(obj["image_id"]), str(obj["image"]), list(caps), dict(meta))
+
+
+def read_records(path: str | os.PathLike) -> list[CaptionRecord]:
+    """Read a records JSONL file written by ``captune data validate`` or ``split``."""
+    return [CaptionRecord.from_json(obj, f"{path}:{line}") for line, obj in iter_jsonl(path)]
+
+
+def write_records(path: str | os.PathLike, records: Iterable[CaptionRecord]) -> int:
+    return write_jsonl(Path(path), (r.to_json() for r in records))
