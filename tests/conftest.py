@@ -17,3 +17,35 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.getbasetemp() / "captune-home"
     monkeypatch.setenv("CAPTUNE_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 60, 220), "yellow": (235, 215, 40)}
+
+
+def write_colour_records(root, n_per_colour: int = 3, size: int = 32):
+    """Solid-colour squares on grey, captioned with their colour; returns the records file."""
+    import numpy as np
+    from PIL import Image
+
+    from captune.data.records import CaptionRecord, write_records
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    records = []
+    for colour, rgb in COLOURS.items():
+        for k in range(n_per_colour):
+            arr = np.full((size, size, 3), 128, dtype=np.uint8)
+            lo = int(rng.integers(2, size // 4))
+            arr[lo:lo + size // 2, lo:lo + size // 2] = rgb
+            name = f"{colour}_{k}.png"
+            Image.fromarray(arr).save(root / name)
+            records.append(CaptionRecord(name, name, [f"a {colour} square", f"a {colour} box on grey"],
+                                         {"event": "colours", "labels": [colour]}))
+    path = root / "records.jsonl"
+    write_records(path, records)
+    return path
+
+
+@pytest.fixture
+def colour_data(tmp_path):
+    return write_colour_records(tmp_path / "colours")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -109,7 +110,8 @@ def format_validation_error(
             msgs.append(f"{where}: {key}: required field is missing")
         else:
             got = e.get("input")
-            msgs.append(f"{where}: {key}: {e['msg']} (got {got!r})")
+            shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+            msgs.append(f"{where}: {key}: {e['msg']}{shown}")
     return "invalid configuration\n  " + "\n  ".join(msgs)
 
 
@@ -184,4 +186,10 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _type_name(ann: Any) -> str:
+    if get_origin(ann) is Literal:
+        return "|".join(str(a) for a in get_args(ann))
+    if get_origin(ann) in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in get_args(ann))
+    if ann is type(None):
+        return "null"
     return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")

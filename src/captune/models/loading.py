@@ -1,0 +1,170 @@
+"""Load captioning models by name, Hugging Face id or local directory, offline first.
+
+``load_captioner`` returns ``(model, processor)`` for a base model; ``load_checkpoint`` loads a
+directory written by ``captune train`` (a PEFT adapter or full weights, the processor, and
+``captune.json`` naming the base model). Hub ids are looked up in the local cache first; when
+the weights are not on this machine the error says which model, where it looked and how to get it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captune.errors import CaptuneError, ModelNotFoundError
+from captune.models.registry import REGISTRY
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+CHECKPOINT_META = "captune.json"
+
+
+def load_captioner(
+    name: str,
+    dtype: str = "float32",
+    quantization: str = "none",
+    device_map: Any = None,
+):
+    """Load a base BLIP-2 captioner and its processor; see ``captune models list`` for names."""
+    from captune.models.blip2 import ensure_image_tokens
+
+    entry = REGISTRY.get(name)
+    source = entry.checkpoint if entry else name
+    if source.startswith("builtin:"):
+        model, processor = _load_builtin(source.removeprefix("builtin:"))
+    else:
+        model, processor = _load_pretrained(name, source, dtype, quantization, device_map)
+    ensure_image_tokens(model, processor)
+    check_dtype(model, dtype)
+    if model.dtype != DTYPES[dtype] and quantization == "none":
+        model = model.to(DTYPES[dtype])
+    return model, processor
+
+
+def check_dtype(model, dtype: str) -> None:
+    if dtype == "float16" and not model.config.use_decoder_only_language_model:
+        raise CaptuneError(
+            "Flan-T5 overflows in float16 (its activations exceed 65504): use dtype bfloat16 or float32"
+        )
+
+
+def _load_builtin(kind: str):
+    if kind.startswith("tiny-"):
+        from captune.models.tiny import build_tiny_blip2
+
+        return build_tiny_blip2(kind.removeprefix("tiny-"))
+    from captune.demo.shipped import load_shipped
+
+    return load_shipped(kind)
+
+
+def _load_pretrained(name: str, source: str, dtype: str, quantization: str, device_map: Any):
+    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+
+    path = Path(source).expanduser()
+    is_local = path.is_dir()
+    looks_like_path = source.startswith((".", "/", "~")) or source.count("/") > 1
+    if not is_local and looks_like_path:
+        raise ModelNotFoundError(f"model {name!r}: no directory {path} (expected a saved model folder)")
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype]}
+    if quantization != "none":
+        kwargs["quantization_config"] = quantization_config(quantization, dtype)
+        device_map = device_map or {"": 0}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    target = str(path) if is_local else source
+    try:
+        processor = _with_cache_first(AutoProcessor.from_pretrained, target, is_local)
+        model = _with_cache_first(Blip2ForConditionalGeneration.from_pretrained, target, is_local, **kwargs)
+    except OSError as e:
+        raise ModelNotFoundError(_missing_message(name, source, is_local, e)) from None
+    return model, processor
+
+
+def _with_cache_first(load, target: str, is_local: bool, **kwargs):
+    if is_local:
+        return load(target, **kwargs)
+    try:
+        return load(target, local_files_only=True, **kwargs)
+    except OSError:
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
+            raise
+        return load(target, **kwargs)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick request, so an unreachable hub fails in seconds instead of after minutes of retries."""
+    import httpx
+    from huggingface_hub.constants import ENDPOINT
+
+    try:
+        httpx.head(ENDPOINT, timeout=timeout)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def _missing_message(name: str, source: str, is_local: bool, err: Exception) -> str:
+    if is_local:
+        return f"model {name!r}: {source} is not a loadable BLIP-2 folder ({err})"
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return (
+        f"model {name!r} ({source}) is not on this machine: looked in the Hugging Face cache {HF_HUB_CACHE} "
+        f"and could not download it. On a machine with network access run `huggingface-cli download {source}` "
+        f"(or `hf download {source}`) and copy the cache here, or pass --model /path/to/saved/model"
+    )
+
+
+def quantization_config(quantization: str, dtype: str):
+    """bitsandbytes settings for QLoRA: only the language model is quantized."""
+    if quantization not in ("4bit", "8bit"):
+        raise CaptuneError(f"quantization {quantization!r}: expected none, 4bit or 8bit")
+    if not torch.cuda.is_available():
+        raise CaptuneError(f"QLoRA ({quantization}) needs a CUDA GPU; this machine has none. Use quantization: none")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise CaptuneError("QLoRA needs bitsandbytes: pip install 'captune[qlora]'") from None
+    from transformers import BitsAndBytesConfig
+
+    skip = ["vision_model", "qformer", "language_projection", "lm_head"]
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    compute = DTYPES["bfloat16" if dtype == "float32" else dtype]
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip,
+    )
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict:
+    meta = Path(path) / CHECKPOINT_META
+    if not meta.exists():
+        raise CaptuneError(f"{path}: not a captune checkpoint (no {CHECKPOINT_META}); pass --model for a base model")
+    return json.loads(meta.read_text())
+
+
+def load_checkpoint(path: str | os.PathLike, model: str | None = None, dtype: str = "float32", merge: bool = False):
+    """Load a checkpoint written by ``captune train``: ``(model, processor, meta)``.
+
+    ``model`` overrides the base model recorded in the checkpoint (for weights moved elsewhere).
+    """
+    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+
+    meta = read_checkpoint_meta(path)
+    processor = AutoProcessor.from_pretrained(str(path))
+    if meta["kind"] == "full":
+        net = Blip2ForConditionalGeneration.from_pretrained(str(path), dtype=DTYPES[dtype])
+        return net, processor, meta
+    from peft import PeftModel
+
+    base, _ = load_captioner(model or meta["base_model"], dtype=dtype)
+    net = PeftModel.from_pretrained(base, str(path))
+    if merge:
+        net = net.merge_and_unload()
+    net.eval()
+    return net, processor, meta

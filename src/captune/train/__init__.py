@@ -1,0 +1,1 @@
+"""Fine-tuning: the training recipe (``loop``), checkpoints, the vision-feature cache, dry runs."""
