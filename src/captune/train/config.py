@@ -77,7 +77,7 @@ class TrainSection(Schema):
     """Mixed precision autocast (fp16 uses a gradient scaler; Flan-T5 refuses fp16)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
-    feature_cache: Literal["auto", "on", "off"] = "auto"
+    feature_cache: Literal["auto"] | bool = "auto"
     """Compute the frozen vision encoder's features once and reuse them (auto: when vision is frozen)."""
     seed: int = 0
     """Seed for weights of new layers, data order, dropout and sampling."""

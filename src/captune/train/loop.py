@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,11 +54,18 @@ class Finetune:
         cfg = self.cfg
         self._check_output_dir()
         self.acc = Accelerator(
+            # Without a GPU, processes started by `accelerate launch` / torchrun join one gloo group
+            # (accelerate would otherwise run them as independent copies).
+            cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
             mixed_precision=cfg.train.precision,
             gradient_accumulation_steps=cfg.train.grad_accum,
             log_with=_available_trackers(cfg.log.trackers) or None,
             project_dir=str(self.out),
         )
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world != self.acc.num_processes:
+            raise CaptuneError(f"launched as {world} processes but accelerate joined {self.acc.num_processes}; "
+                               "check the accelerate config (`accelerate env`)")
         set_seed(cfg.train.seed)
         self._setup_model()
         self._setup_data()
@@ -119,7 +127,9 @@ class Finetune:
         self.sampler = EpochSampler(len(self.train_ds), cfg.train.seed)
         self.loader = DataLoader(
             self.train_ds, batch_size=cfg.train.batch_size, sampler=self.sampler,
-            collate_fn=Collate(self.batcher), num_workers=cfg.train.num_workers)
+            collate_fn=Collate(self.batcher), num_workers=cfg.train.num_workers,
+            # Its own generator: starting an epoch must not draw from the global stream (dropout).
+            generator=torch.Generator().manual_seed(cfg.train.seed))
         batches = math.ceil(len(self.train_ds) / (cfg.train.batch_size * self.acc.num_processes))
         self.steps_per_epoch = max(1, math.ceil(batches / cfg.train.grad_accum))
 
@@ -129,11 +139,11 @@ class Finetune:
     def _feature_cache(self, records) -> FeatureCache | None:
         cfg = self.cfg
         use = cfg.train.feature_cache
-        if use == "off" or (use == "auto" and cfg.finetune.vision != "frozen"):
+        if use is False or (use == "auto" and cfg.finetune.vision != "frozen"):
             return None
         if cfg.finetune.vision != "frozen":
-            raise CaptuneError("train.feature_cache on: the vision encoder trains, so its features change; "
-                               "set finetune.vision: frozen or feature_cache: off")
+            raise CaptuneError("train.feature_cache: true, but the vision encoder trains, so its features change; "
+                               "set finetune.vision: frozen or train.feature_cache: false")
         size = self.processor.image_processor.size["height"]
         cache = FeatureCache(captune_home() / "cache" / "features" / vision_fingerprint(self.captioner, size))
         roots = [self._root(cfg.data.train)] * len(records)
@@ -153,9 +163,9 @@ class Finetune:
         running, count, t0 = 0.0, 0, time.perf_counter()
         self.captioner.train()
         while st.step < self.total_steps and not st.stopped_early:
-            self.sampler.set_epoch(st.epoch)
             self.train_ds.set_epoch(st.epoch)
             loader = self.acc.skip_first_batches(self.loader, st.batches_in_epoch) if st.batches_in_epoch else self.loader
+            loader.set_epoch(st.epoch)  # accelerate's loader passes it to the sampler when iterated
             for batch in loader:
                 loss = self._train_batch(batch)
                 running, count = running + loss, count + 1

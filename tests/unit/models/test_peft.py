@@ -1,0 +1,49 @@
+import pytest
+
+from captune.errors import ConfigError
+from captune.models.peft import FinetuneConfig, apply_finetuning, trainable_report
+from captune.models.tiny import build_tiny_blip2
+
+
+def names_trainable(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("family,expected", [("opt", {"q_proj", "v_proj"}), ("t5", {"q", "v"})])
+def test_query_value_targets_per_family(family, expected):
+    model, _ = build_tiny_blip2(family)
+    net = apply_finetuning(model, FinetuneConfig())
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in names_trainable(net)}
+    assert adapted == expected
+    assert all("language_model" in n for n in names_trainable(net))
+
+
+def test_parts_and_methods():
+    model, _ = build_tiny_blip2("opt")
+    net = apply_finetuning(model, FinetuneConfig(qformer="lora", vision="full", method="rslora"))
+    report = trainable_report(net)
+    assert set(report.by_part) == {"vision", "qformer", "lm"}
+    assert net.peft_config["default"].use_rslora
+    vision_params = sum(p.numel() for n, p in build_tiny_blip2("opt")[0].vision_model.named_parameters())
+    assert report.by_part["vision"] == vision_params
+    dora = apply_finetuning(build_tiny_blip2("opt")[0], FinetuneConfig(method="dora"))
+    assert dora.peft_config["default"].use_dora
+
+
+def test_full_finetuning_without_peft():
+    model, _ = build_tiny_blip2("t5")
+    net = apply_finetuning(model, FinetuneConfig(vision="full", qformer="full", lm="full"))
+    assert not hasattr(net, "peft_config")
+    report = trainable_report(net)
+    assert report.trainable == report.total
+    assert "trainable params: " in report.line() and "trainable%: 100.0000" in report.line()
+
+
+def test_explicit_targets_and_errors():
+    model, _ = build_tiny_blip2("opt")
+    net = apply_finetuning(model, FinetuneConfig(targets=["fc1"]))
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in names_trainable(net)} == {"fc1"}
+    with pytest.raises(ConfigError, match="matches no linear layer"):
+        apply_finetuning(build_tiny_blip2("opt")[0], FinetuneConfig(targets=["nope"]))
+    with pytest.raises(ConfigError, match="nothing would train"):
+        apply_finetuning(build_tiny_blip2("opt")[0], FinetuneConfig(lm="frozen"))

@@ -1,0 +1,106 @@
+"""Training on the tiny model: loss goes down, best/ follows monitor, early stopping, resume."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from captune.config import load_config
+from captune.errors import CaptuneError
+from captune.io import read_jsonl
+from captune.train.config import TrainConfig
+from captune.train.loop import Finetune, finetune
+
+
+def make_cfg(data, out, *overrides):
+    base = [f"data.train={data}", f"data.val={data}", f"output_dir={out}", "train.batch_size=4",
+            "train.lr=3e-3", "finetune.targets=all_linear", "finetune.qformer=lora", "eval.metrics=[]",
+            "train.log_every_steps=1", "train.feature_cache=false"]
+    return load_config(TrainConfig, None, base + list(overrides))
+
+
+def events(out, kind):
+    return [e for e in read_jsonl(out / "metrics.jsonl") if e["event"] == kind]
+
+
+def test_twenty_steps_lower_the_training_loss(colour_data, tmp_path):
+    out = tmp_path / "run"
+    summary = finetune(make_cfg(colour_data, out, "train.max_steps=20", "eval.every_steps=10"))
+    losses = [e["loss"] for e in events(out, "train")]
+    assert len(losses) == 20 and summary["steps"] == 20
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.1
+    assert (out / "config.yaml").exists() and (out / "checkpoints" / "last" / "adapter_model.safetensors").exists()
+    saved = load_config(TrainConfig, out / "config.yaml")
+    assert saved.train.max_steps == 20
+
+
+def test_best_follows_monitor_and_early_stopping(colour_data, tmp_path):
+    out = tmp_path / "run"
+    # A learning rate this small changes nothing measurable: no evaluation improves on the first.
+    summary = finetune(make_cfg(colour_data, out, "train.max_steps=40", "eval.every_steps=4", "eval.patience=2",
+                                "train.lr=1e-12", "train.scheduler=constant"))
+    evals = events(out, "eval")
+    assert summary["stopped_early"] and len(evals) == 3 and summary["steps"] == 12
+    assert events(out, "early_stop")[0]["step"] == 12
+    best = json.loads((out / "checkpoints" / "best" / "captune.json").read_text())
+    assert best["step"] == min(evals, key=lambda e: (e["val_loss"], e["step"]))["step"] == 4
+
+
+def test_best_is_the_lowest_val_loss(colour_data, tmp_path):
+    out = tmp_path / "run"
+    finetune(make_cfg(colour_data, out, "train.max_steps=24", "eval.every_steps=6"))
+    evals = events(out, "eval")
+    best = json.loads((out / "checkpoints" / "best" / "captune.json").read_text())
+    assert best["step"] == min(evals, key=lambda e: e["val_loss"])["step"]
+    assert best["metrics"]["val_loss"] == pytest.approx(min(e["val_loss"] for e in evals))
+
+
+def test_resume_matches_an_uninterrupted_run(colour_data, tmp_path, monkeypatch):
+    args = ("train.max_steps=14", "train.save_every_steps=5", "eval.every_steps=7", "finetune.dropout=0.1")
+    straight = tmp_path / "straight"
+    finetune(make_cfg(colour_data, straight, *args))
+
+    crashed = tmp_path / "crashed"
+    original = Finetune._after_step
+
+    def crash_at_8(self):
+        original(self)
+        if self.state.step == 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Finetune, "_after_step", crash_at_8)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(make_cfg(colour_data, crashed, *args))
+    monkeypatch.setattr(Finetune, "_after_step", original)
+    state = json.loads((crashed / "checkpoints/last/trainer_state/state.json").read_text())
+    assert state["step"] == 7  # the evaluation at step 7 saved last/; step 8 was lost
+    with pytest.raises(CaptuneError, match="--resume"):
+        finetune(make_cfg(colour_data, crashed, *args))
+    finetune(make_cfg(colour_data, crashed, *args), resume=True)
+
+    a = load_file(straight / "checkpoints/last/adapter_model.safetensors")
+    b = load_file(crashed / "checkpoints/last/adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert [e["step"] for e in events(crashed, "resume")] == [7]
+
+
+def test_dry_run_shows_supervised_tokens_and_checks_the_image(colour_data):
+    from captune.train.dryrun import dry_run
+
+    report = dry_run(make_cfg(colour_data, "unused"))
+    text = report.text()
+    assert report.image_matters and "the model sees the image" in text
+    assert "<image>×4 </s>⟦a red square⏎⟧" in text or "⟦a red" in text
+    assert "trainable params:" in text
+
+
+def test_feature_cache_gives_the_same_training(colour_data, tmp_path):
+    plain = finetune(make_cfg(colour_data, tmp_path / "a", "train.max_steps=6", "eval.every_steps=6"))
+    cached = finetune(make_cfg(colour_data, tmp_path / "b", "train.max_steps=6", "eval.every_steps=6",
+                               "train.feature_cache=true"))
+    first = events(tmp_path / "b", "start")[0]
+    assert first["feature_cache"] is True
+    assert plain["best_score"] == pytest.approx(cached["best_score"], abs=1e-5)
