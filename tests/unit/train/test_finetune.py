@@ -84,7 +84,7 @@ def test_resume_matches_an_uninterrupted_run(colour_data, tmp_path, monkeypatch)
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
-    assert [e["step"] for e in events(crashed, "resume")] == [7]
+    assert [e["resumed_at"] for e in events(crashed, "resume")] == [7]
 
 
 def test_dry_run_shows_supervised_tokens_and_checks_the_image(colour_data):
