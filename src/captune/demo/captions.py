@@ -2,10 +2,11 @@
 
 *Plain* captions are COCO-like descriptions ("a small striped red circle above a large blue
 square"): every one names each object's colour and shape, and states size, material and
-relations only with the words of ``ATTRIBUTE_VOCAB``. *House* captions are a photography
-club's Instagram style: an opener and the event, then the same facts in a livelier frame
-("Moments from Spring Fair: a red circle steals the show above a blue square."). Both are
-always true of the scene. ``add_noise`` decorates a caption with what raw social-media
+relations only with the words of ``ATTRIBUTE_VOCAB``; a relation is always told from its
+subject (``objects[i]`` of ``(i, relation, j)``), so the words match ``Scene.attributes()``.
+*House* captions are a photography club's Instagram style: an opener and the event, then
+the same facts in a livelier frame ("Moments from Spring Fair: a red circle steals the show
+above a blue square."). Both are always true of the scene. ``add_noise`` decorates a caption with what raw social-media
 captions carry (@handles, hashtags, "Swipe →", links, emoji) for cleaning demos.
 
     >>> plain_captions(scene, rng, n=5); house_captions(scene, "Spring Fair", rng, n=5)
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from captune.demo.scene import INVERSE, Scene, relation_phrase, with_article
+from captune.demo.scene import Scene, relation_phrase, with_article
 
 OPENERS = ["Highlights from", "Moments from", "Scenes from", "Snapshots of"]
 DETAILS = ["basic", "size", "material", "full"]
 _PLAIN_PREFIXES = ["", "", "an image of ", "a picture of "]
 # House frames by object count. {o} is the opener, {e} the event, {a} {b} {c} noun phrases,
-# {ab} the relation of a to b, {cb} of c to b. A few frames open without an opener, as a
+# {ab} the relation of a to b, {bc} of b to c. A few frames open without an opener, as a
 # club's captions sometimes do.
 _HOUSE = {
     1: ["{o} {e}: {a} in the spotlight.",
@@ -35,10 +36,10 @@ _HOUSE = {
         "{o} {e}: {a} strikes a pose {ab} {b}.",
         "What a day at {e}! {A} shines {ab} {b}."],
     3: ["{o} {e}: {a}, {b} and {c} share the frame.",
-        "{o} {e}: {a} steals the show {ab} {b}, with {c} {cb} {b_}.",
+        "{o} {e}: {a} steals the show {ab} {b}, with {b_} {bc} {c}.",
         "{o} {e}: {a} shines {ab} {b}, and {c} joins the crew.",
         "{o} {e}: the whole crew, {a}, {b} and {c}.",
-        "What a day at {e}! {A} shines {ab} {b}, with {c} {cb} {b_}."],
+        "What a day at {e}! {A} shines {ab} {b}, with {b_} {bc} {c}."],
 }
 HANDLES = ["@shapes.club", "@montage_lens", "@fair_team", "@pixel.pals"]
 HASHTAGS = {
@@ -83,24 +84,17 @@ def _definite(scene: Scene, i: int) -> str:
 def _plain(scene: Scene, rng: np.random.Generator) -> str:
     nps = _noun_phrases(scene, rng)
     prefix = str(rng.choice(_PLAIN_PREFIXES))
-    if len(nps) == 1:
-        return prefix + nps[0]
-    r01, rest = scene.relations[0][1], scene.relations[1:]
-    form = int(rng.integers(3))
-    if form == 0:
-        text = f"{nps[0]} {relation_phrase(r01)} {nps[1]}"
-    elif form == 1:  # the same fact told from the other object
-        text = f"{nps[1]} {relation_phrase(INVERSE[r01])} {nps[0]}"
-    else:
-        text = " and ".join([", ".join(nps[:-1]), nps[-1]]) if len(nps) == 3 else " and ".join(nps)
+    form = int(rng.integers(3)) if len(nps) > 1 else 2
+    if form == 2:  # objects only, no relation
+        return prefix + (", ".join(nps[:-1]) + " and " + nps[-1] if len(nps) > 1 else nps[0])
+    r01 = relation_phrase(scene.relations[0][1])
+    if len(nps) == 2:
+        text = f"{nps[0]} {r01} {nps[1]}" if form == 0 else f"{nps[1]} with {nps[0]} {r01} it"
         return prefix + text
-    if rest:
-        r12 = rest[0][1]
-        if form == 0 and rng.random() < 0.5:  # "which" must follow the middle object
-            text += f", which is {relation_phrase(r12)} {nps[2]}"
-        else:
-            text += f", and {nps[2]} {relation_phrase(INVERSE[r12])} {_definite(scene, 1)}"
-    return prefix + text
+    r12 = relation_phrase(scene.relations[1][1])
+    if form == 0:  # "which" must follow the middle object
+        return prefix + f"{nps[0]} {r01} {nps[1]}, which is {r12} {nps[2]}"
+    return prefix + f"{nps[0]} {r01} {nps[1]}, and {_definite(scene, 1)} is {r12} {nps[2]}"
 
 
 def _house(scene: Scene, event: str, rng: np.random.Generator) -> str:
@@ -111,7 +105,7 @@ def _house(scene: Scene, event: str, rng: np.random.Generator) -> str:
         slots.update(b=nps[1], ab=relation_phrase(scene.relations[0][1]),
                      a_=_definite(scene, 0), b_=_definite(scene, 1))
     if len(nps) > 2:
-        slots.update(c=nps[2], cb=relation_phrase(INVERSE[scene.relations[1][1]]))
+        slots.update(c=nps[2], bc=relation_phrase(scene.relations[1][1]))
     return frame.format(**slots)
 
 

@@ -3,7 +3,8 @@
 Shapes are drawn at four times the output size and box-downsampled, so edges are clean at
 64 px. Materials are real patterns in a shade of the object's colour (diagonal stripes, a dot
 grid, a checkerboard), scaled to the image so they look the same at every size. Light noise
-and the brightness of a near-duplicate shot are applied after downsampling. The same scene and size always give the same pixels.
+and the brightness of a near-duplicate shot are applied after downsampling. The same scene
+and size always give the same pixels.
 
     >>> render(scene, size=64).save("scene.png")
 """
@@ -58,7 +59,8 @@ def _finish(low: np.ndarray, scene: Scene) -> np.ndarray:
     """Sensor noise for the "noise" style, then the shot's brightness."""
     if scene.background_style == "noise":
         size = low.shape[0]
-        low = low + np.random.default_rng(scene.noise_seed).normal(0.0, 5.0, (size, size, 1)).astype(np.float32)
+        noise = np.random.default_rng(scene.noise_seed).normal(0.0, 5.0, (size, size, 1))  # grey noise
+        low = low + noise.astype(np.float32)
     low = low * scene.brightness
     return np.clip(np.rint(low), 0, 255).astype(np.uint8)
 

@@ -19,8 +19,7 @@ import numpy as np
 
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "diamond"]
 # name -> (fill, pattern shade). Each shade is darker or lighter than its fill but still
-# nearer to it than to any other colour here or any background, so a pattern never reads as
-# a second colour.
+# nearer to it than to any other fill here, so a pattern never reads as a second colour.
 COLOURS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "red": ((215, 35, 35), (150, 20, 20)),
     "green": ((40, 165, 60), (25, 110, 40)),
@@ -29,12 +28,11 @@ COLOURS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "purple": ((140, 55, 185), (95, 30, 125)),
     "orange": ((240, 125, 20), (200, 100, 15)),
     "white": ((245, 245, 245), (200, 200, 200)),
-    "black": ((25, 25, 25), (85, 85, 85)),
+    "black": ((25, 25, 25), (75, 75, 75)),
 }
 MATERIALS = ["solid", "striped", "dotted", "checkered"]
 SIZES = ["small", "large"]
 RELATIONS = ["left of", "right of", "above", "below"]
-INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 # The words captions use for each attribute: captions state facts only with these values.
 ATTRIBUTE_VOCAB: dict[str, list[str]] = {
     "colour": list(COLOURS),
@@ -167,9 +165,8 @@ class Scene:
         """The same scene shot again: the camera shifts a little, exposure changes a little."""
         dx, dy = (round(float(v), 4) for v in rng.uniform(-0.012, 0.012, size=2))
         objects = tuple(replace(o, x=round(o.x + dx, 4), y=round(o.y + dy, 4)) for o in self.objects)
-        gain = float(rng.choice([-1, 1]) * rng.uniform(0.03, 0.07))
-        return replace(self, objects=objects, brightness=round(self.brightness + gain, 4),
-                       noise_seed=int(rng.integers(2**31)))
+        gain = float(rng.choice([-1, 1]) * rng.uniform(0.02, 0.05))
+        return replace(self, objects=objects, brightness=round(self.brightness + gain, 4))
 
 
 def with_article(phrase: str) -> str:
@@ -216,7 +213,8 @@ def sample_scene(rng: np.random.Generator | int, theme: Theme | None = None) -> 
                  str(rng.choice(BACKGROUND_STYLES)), 1.0, int(rng.integers(2**31)))
 
 
-def _layout(rng: np.random.Generator, radii: list[float], relations: list[str]) -> list[tuple[float, float]] | None:
+def _layout(rng: np.random.Generator, radii: list[float],
+            relations: list[str]) -> list[tuple[float, float]] | None:
     """Centres such that objects[i] <relations[i]> objects[i+1] and no two boxes overlap."""
     for _ in range(50):
         centres = [_free_point(rng, radii[0])]
@@ -249,6 +247,7 @@ def _place_next(rng, anchor, r_anchor, r, rel, centres, radii) -> tuple[float, f
                   "above": (across, along), "below": (across, -along)}[rel]
         x, y = anchor[0] + dx, anchor[1] + dy
         inside = lo <= x <= hi and lo <= y <= hi
-        if inside and all(max(abs(x - cx), abs(y - cy)) >= r + cr + _GAP for (cx, cy), cr in zip(centres, radii)):
+        clear = (max(abs(x - cx), abs(y - cy)) >= r + cr + _GAP for (cx, cy), cr in zip(centres, radii))
+        if inside and all(clear):
             return x, y
     return None

@@ -26,8 +26,7 @@ import numpy as np
 from captune.data.records import CaptionRecord, write_records
 from captune.demo.captions import OPENERS, add_noise, house_captions, plain_captions
 from captune.demo.render import object_box, render
-from captune.demo.scene import (ATTRIBUTE_VOCAB, BACKGROUNDS, COLOURS, LABELS, Obj, Scene, Theme,
-                                sample_scene)
+from captune.demo.scene import ATTRIBUTE_VOCAB, BACKGROUNDS, COLOURS, LABELS, Obj, Scene, Theme, sample_scene
 from captune.errors import ConfigError
 from captune.io import write_json, write_jsonl
 
@@ -143,9 +142,9 @@ def generate(out_dir: str | os.PathLike, n_images: int = 500, seed: int = 0, ima
     links and emoji (the clean ones stay in ``meta["clean_captions"]``).
     """
     _check(n_images, image_size, style, refs_per_image)
+    events = sample_events(np.random.default_rng([seed, 9]), n_images, n_events)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    events = sample_events(np.random.default_rng([seed, 9]), n_images, n_events)
     plain, house, scenes = [], [], {}
     for event in events:
         event_scenes, near = _event_scenes(event, seed)
