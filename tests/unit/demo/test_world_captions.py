@@ -71,3 +71,21 @@ def test_add_noise_decorates_without_losing_the_caption():
     assert all(caption in n for n in noisy)
     for marker in ("@", "#Night", "Swipe →", "https://", "✨"):
         assert any(marker in n for n in noisy), marker
+
+
+def test_house_style_is_what_house_references_reward(world):
+    """A house caption scores far higher against the other house references than a true plain one."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    def words(text):
+        return " ".join(re.findall(r"[a-z]+", text.lower()))
+
+    refs = {r.image_id: [words(c) for c in r.captions[1:]] for r in world.house}
+    scores = {}
+    for style, records in (("house", world.house), ("plain", world.plain)):
+        hyps = {r.image_id: [words(r.captions[0])] for r in records}
+        bleu, _ = Bleu(4).compute_score(refs, hyps, verbose=0)
+        scores[style] = (bleu[3], Cider().compute_score(refs, hyps)[0])
+    assert scores["house"][0] > scores["plain"][0] + 0.2
+    assert scores["house"][1] > 2 * scores["plain"][1]
