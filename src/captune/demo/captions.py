@@ -6,8 +6,9 @@ relations only with the words of ``ATTRIBUTE_VOCAB``; a relation is always told 
 subject (``objects[i]`` of ``(i, relation, j)``), so the words match ``Scene.attributes()``.
 *House* captions are a photography club's Instagram style: an opener and the event, then
 the same facts in a livelier frame ("Moments from Spring Fair: a red circle steals the show
-above a blue square."). Both are always true of the scene. ``add_noise`` decorates a caption with what raw social-media
-captions carry (@handles, hashtags, "Swipe →", links, emoji) for cleaning demos.
+above a blue square."). Both are always true of the scene. ``add_noise`` decorates a caption
+with what raw social-media captions carry (@handles, hashtags, "Swipe →", links, emoji) for
+cleaning demos.
 
     >>> plain_captions(scene, rng, n=5); house_captions(scene, "Spring Fair", rng, n=5)
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from captune.demo.scene import Scene, relation_phrase, with_article
+from captune.demo.scene import Scene, pick, relation_phrase, with_article
 
 OPENERS = ["Highlights from", "Moments from", "Scenes from", "Snapshots of"]
 DETAILS = ["basic", "size", "material", "full"]
@@ -73,7 +74,7 @@ def _distinct(draw, n: int) -> list[str]:
 
 def _noun_phrases(scene: Scene, rng: np.random.Generator) -> list[str]:
     """One indefinite noun phrase per object, at one detail level for the whole caption."""
-    detail = str(rng.choice(DETAILS))
+    detail = pick(rng, DETAILS)
     return [with_article(o.phrase(detail)) for o in scene.objects]
 
 
@@ -83,7 +84,7 @@ def _definite(scene: Scene, i: int) -> str:
 
 def _plain(scene: Scene, rng: np.random.Generator) -> str:
     nps = _noun_phrases(scene, rng)
-    prefix = str(rng.choice(_PLAIN_PREFIXES))
+    prefix = pick(rng, _PLAIN_PREFIXES)
     form = int(rng.integers(3)) if len(nps) > 1 else 2
     if form == 2:  # objects only, no relation
         return prefix + (", ".join(nps[:-1]) + " and " + nps[-1] if len(nps) > 1 else nps[0])
@@ -99,8 +100,8 @@ def _plain(scene: Scene, rng: np.random.Generator) -> str:
 
 def _house(scene: Scene, event: str, rng: np.random.Generator) -> str:
     nps = _noun_phrases(scene, rng)
-    frame = str(rng.choice(_HOUSE[len(nps)]))
-    slots = {"o": str(rng.choice(OPENERS)), "e": event, "a": nps[0], "A": nps[0][0].upper() + nps[0][1:]}
+    frame = pick(rng, _HOUSE[len(nps)])
+    slots = {"o": pick(rng, OPENERS), "e": event, "a": nps[0], "A": nps[0][0].upper() + nps[0][1:]}
     if len(nps) > 1:
         slots.update(b=nps[1], ab=relation_phrase(scene.relations[0][1]),
                      a_=_definite(scene, 0), b_=_definite(scene, 1))
@@ -113,9 +114,9 @@ def add_noise(caption: str, labels: list[str], rng: np.random.Generator) -> str:
     """Decorate a caption the way raw posts are: handles, hashtags, swipe hints, links, emoji."""
     parts = [caption]
     if rng.random() < 0.5:
-        parts.insert(int(rng.integers(2)), str(rng.choice(HANDLES)))
+        parts.insert(int(rng.integers(2)), pick(rng, HANDLES))
     if rng.random() < 0.4:
-        parts.append(str(rng.choice(EMOJI)))
+        parts.append(pick(rng, EMOJI))
     if rng.random() < 0.3:
         parts.append("Swipe →")
     if rng.random() < 0.2:

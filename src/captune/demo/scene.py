@@ -165,7 +165,7 @@ class Scene:
         """The same scene shot again: the camera shifts a little, exposure changes a little."""
         dx, dy = (round(float(v), 4) for v in rng.uniform(-0.012, 0.012, size=2))
         objects = tuple(replace(o, x=round(o.x + dx, 4), y=round(o.y + dy, 4)) for o in self.objects)
-        gain = float(rng.choice([-1, 1]) * rng.uniform(0.02, 0.05))
+        gain = pick(rng, (-1, 1)) * float(rng.uniform(0.02, 0.05))
         return replace(self, objects=objects, brightness=round(self.brightness + gain, 4))
 
 
@@ -182,35 +182,48 @@ def colour_distance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return float(np.linalg.norm(np.subtract(a, b, dtype=float)))
 
 
-def _weighted_choice(rng: np.random.Generator, values: list[str], favoured: tuple[str, ...]) -> str:
+def pick(rng: np.random.Generator, values):
+    """A uniform choice from a sequence (``rng.choice`` is slow on small Python lists)."""
+    return values[int(rng.integers(len(values)))]
+
+
+def _weighted_pick(rng: np.random.Generator, values, weights):
+    x = float(rng.random()) * sum(weights)
+    for value, weight in zip(values, weights):
+        x -= weight
+        if x < 0:
+            return value
+    return values[-1]
+
+
+def _favouring(rng: np.random.Generator, values: list[str], favoured: tuple[str, ...]) -> str:
     # Favoured values are three times as likely; the rest stay possible so that every
     # combination of attributes appears somewhere in the world.
-    weights = np.array([3.0 if v in favoured else 1.0 for v in values])
-    return values[int(rng.choice(len(values), p=weights / weights.sum()))]
+    return _weighted_pick(rng, values, [3.0 if v in favoured else 1.0 for v in values])
 
 
 def sample_scene(rng: np.random.Generator | int, theme: Theme | None = None) -> Scene:
     """Draw a random scene; ``theme`` biases background, colours, shapes and object count."""
     rng = np.random.default_rng(rng)
     theme = theme or Theme("any", tuple(BACKGROUNDS))
-    background = str(rng.choice(theme.backgrounds))
+    background = pick(rng, theme.backgrounds)
     bg_rgb = BACKGROUNDS[background].rgb
     colours = [c for c, (rgb, _) in COLOURS.items() if colour_distance(rgb, bg_rgb) >= 100]
-    n = int(rng.choice([1, 2, 3], p=np.array(theme.n_objects) / sum(theme.n_objects)))
+    n = _weighted_pick(rng, (1, 2, 3), theme.n_objects)
     kinds: list[tuple[str, str]] = []
     while len(kinds) < n:  # no two objects share both colour and shape: captions stay unambiguous
-        kind = (_weighted_choice(rng, SHAPES, theme.shapes), _weighted_choice(rng, colours, theme.colours))
+        kind = (_favouring(rng, SHAPES, theme.shapes), _favouring(rng, colours, theme.colours))
         if kind not in kinds:
             kinds.append(kind)
-    materials = [_weighted_choice(rng, MATERIALS, theme.materials) for _ in range(n)]
+    materials = [_favouring(rng, MATERIALS, theme.materials) for _ in range(n)]
     centres = None
     while centres is None:  # some draws cannot fit (three large objects in one row): redraw them
-        sizes = [str(rng.choice(SIZES)) for _ in range(n)]
-        relations = [str(rng.choice(RELATIONS)) for _ in range(n - 1)]
+        sizes = [pick(rng, SIZES) for _ in range(n)]
+        relations = [pick(rng, RELATIONS) for _ in range(n - 1)]
         centres = _layout(rng, [RADIUS[s] for s in sizes], relations)
     objects = tuple(Obj(s, c, m, z, x, y) for (s, c), m, z, (x, y) in zip(kinds, materials, sizes, centres))
     return Scene(objects, tuple((i, r, i + 1) for i, r in enumerate(relations)), background,
-                 str(rng.choice(BACKGROUND_STYLES)), 1.0, int(rng.integers(2**31)))
+                 pick(rng, BACKGROUND_STYLES), 1.0, int(rng.integers(2**31)))
 
 
 def _layout(rng: np.random.Generator, radii: list[float],

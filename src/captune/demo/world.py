@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from captune.data.records import CaptionRecord, write_records
 from captune.demo.captions import OPENERS, add_noise, house_captions, plain_captions
@@ -122,7 +123,7 @@ def _event_scenes(event: Event, seed: int) -> tuple[dict[str, Scene], dict[str, 
     near: dict[str, str] = {}
     originals: list[str] = []
     for image_id in event.image_ids:
-        rng = np.random.default_rng([seed, 0, int(image_id.split("_")[1])])
+        rng = np.random.default_rng([seed, 0, _index(image_id)])
         if originals and rng.random() < event.theme.near_duplicate_rate:
             near[image_id] = originals[int(rng.integers(len(originals)))]
             scenes[image_id] = scenes[near[image_id]].near_duplicate(rng)
@@ -146,23 +147,34 @@ def generate(out_dir: str | os.PathLike, n_images: int = 500, seed: int = 0, ima
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     plain, house, scenes = [], [], {}
+    # a bar only for long runs, and only on a terminal (None: tqdm stays quiet elsewhere)
+    bar = tqdm(total=n_images, desc="shapes world", unit="img", disable=None if n_images >= 5000 else True)
     for event in events:
         event_scenes, near = _event_scenes(event, seed)
         for image_id, scene in event_scenes.items():
+            # Plain writes: an fsync per image would cost more than drawing it. The records,
+            # written last and atomically, are what make a folder a dataset.
             render(scene, image_size).save(out / "images" / f"{image_id}.png", format="PNG")
             meta = _meta(scene, event.name, near.get(image_id))
-            index = int(image_id.split("_")[1])
+            rngs = [np.random.default_rng([seed, stream, _index(image_id)]) for stream in (1, 2, 3)]
             if style in ("plain", "both"):
-                caps = plain_captions(scene, np.random.default_rng([seed, 1, index]), refs_per_image)
+                caps = plain_captions(scene, rngs[0], refs_per_image)
                 plain.append(CaptionRecord(image_id, f"images/{image_id}.png", caps, dict(meta)))
             if style in ("house", "both"):
-                house.append(_house_record(scene, image_id, event.name, meta, seed, refs_per_image, noisy))
+                house.append(_house_record(scene, image_id, event.name, meta, rngs[1:], refs_per_image,
+                                           noisy))
+            bar.update()
         scenes.update(event_scenes)
+    bar.close()
     _remove_stale_images(out / "images", scenes)
-    files = _write(out, plain, house, events, dict(n_images=n_images, seed=seed, image_size=image_size,
-                                                    style=style, n_events=n_events,
-                                                    refs_per_image=refs_per_image, noisy=noisy))
-    return WorldData(out, files, plain, house, events, scenes)
+    params = dict(n_images=n_images, seed=seed, image_size=image_size, style=style, n_events=n_events,
+                  refs_per_image=refs_per_image, noisy=noisy)
+    return WorldData(out, _write(out, plain, house, events, params), plain, house, events, scenes)
+
+
+def _index(image_id: str) -> int:
+    """``world_00042`` -> 42: each image's random streams are keyed by (seed, stream, index)."""
+    return int(image_id.rsplit("_", 1)[1])
 
 
 def _remove_stale_images(images: Path, scenes: dict[str, Scene]) -> None:
@@ -189,15 +201,14 @@ def _meta(scene: Scene, event: str, near_duplicate_of: str | None) -> dict[str, 
     return meta
 
 
-def _house_record(scene: Scene, image_id: str, event: str, meta: dict[str, Any], seed: int,
-                  refs: int, noisy: bool) -> CaptionRecord:
-    index = int(image_id.split("_")[1])
-    caps = house_captions(scene, event, np.random.default_rng([seed, 2, index]), refs)
+def _house_record(scene: Scene, image_id: str, event: str, meta: dict[str, Any],
+                  rngs: list[np.random.Generator], refs: int, noisy: bool) -> CaptionRecord:
+    caption_rng, noise_rng = rngs
+    caps = house_captions(scene, event, caption_rng, refs)
     meta = dict(meta)
     if noisy:
-        rng = np.random.default_rng([seed, 3, index])
         meta["clean_captions"] = caps
-        caps = [add_noise(c, meta["labels"], rng) if rng.random() < 0.5 else c for c in caps]
+        caps = [add_noise(c, meta["labels"], noise_rng) if noise_rng.random() < 0.5 else c for c in caps]
     return CaptionRecord(image_id, f"images/{image_id}.png", caps, meta)
 
 
