@@ -77,6 +77,12 @@ IMAGE_CACHE = EmbeddingCache(100_000)
 TEXT_CACHE = EmbeddingCache(200_000)
 
 
+def clear_embedding_caches() -> None:
+    """Forget every cached image and text embedding."""
+    IMAGE_CACHE.clear()
+    TEXT_CACHE.clear()
+
+
 def clip_embed_images(
     images: Sequence[ImageInput], model: ModelInput, *, device: str | None = None, batch_size: int = 32
 ) -> np.ndarray:
@@ -138,7 +144,8 @@ def clipscore(
             text_side = max(float(np.max(ref @ cand[i])), 0.0)
             item["refclipscore"] = _harmonic_mean(item["clipscore"], text_side)
         per_item.append(item)
-    return MetricResult(_corpus_means(per_item, ("clipscore", "refclipscore")), per_item, _info(enc, "clipscore"))
+    info = _info(enc, "clipscore", f"w={CLIP_WEIGHT}")
+    return MetricResult(_corpus_means(per_item, ("clipscore", "refclipscore")), per_item, info)
 
 
 @register("clip_win_rate", outputs=("clip_win_rate",), needs_images=True)
@@ -160,7 +167,8 @@ def clip_win_rate(
         best_ref = float(np.max(ref @ img[i]))
         margin = float(cand[i] @ img[i]) - best_ref
         per_item.append({"clip_win_rate": 0.5 if abs(margin) <= TIE_TOLERANCE else float(margin > 0)})
-    return MetricResult(_corpus_means(per_item, ("clip_win_rate",)), per_item, _info(enc, "clip_win_rate"))
+    info = _info(enc, "clip_win_rate", f"vs=best reference tie_tolerance={TIE_TOLERANCE}")
+    return MetricResult(_corpus_means(per_item, ("clip_win_rate",)), per_item, info)
 
 
 def _metric_setup(images: Any, predictions: list[str], options: dict[str, Any]) -> tuple[Encoder, int]:
@@ -284,7 +292,7 @@ def _corpus_means(per_item: list[dict[str, float]], outputs: tuple[str, ...]) ->
     return corpus
 
 
-def _info(enc: Encoder, group: str) -> dict[str, str]:
+def _info(enc: Encoder, group: str, extra: str) -> dict[str, str]:
     import transformers
 
-    return {group: f"model={enc.name} prefix={CLIP_PREFIX!r} w={CLIP_WEIGHT} transformers={transformers.__version__}"}
+    return {group: f"model={enc.name} prefix={CLIP_PREFIX!r} {extra} transformers={transformers.__version__}"}
