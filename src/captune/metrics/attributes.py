@@ -64,7 +64,9 @@ class AttributeMatcher:
     def extract(self, text: str) -> dict[str, set[str]]:
         tokens, found, i = tokenize(text), {}, 0
         while i < len(tokens):
-            matches = [m for m in self._phrases.get(tokens[i], []) if tuple(tokens[i : i + len(m[0])]) == m[0]]
+            matches = [
+                m for m in self._phrases.get(tokens[i], []) if tuple(tokens[i : i + len(m[0])]) == m[0]
+            ]
             if not matches:
                 i += 1
                 continue
@@ -104,7 +106,9 @@ def load_vocab(vocab: Vocab | str | Path) -> dict[str, list[str]]:
             raise ConfigError(f"cannot read the attribute vocabulary {vocab}: {err.strerror or err}") from err
         vocab = _parse(text, source)
     if not isinstance(vocab, Mapping) or not vocab:
-        raise ConfigError(f"{source}: expected a mapping of category -> list of values, e.g. {{colour: [red, blue]}}")
+        raise ConfigError(
+            f"{source}: expected a mapping of category -> list of values, e.g. {{colour: [red, blue]}}"
+        )
     for category, values in vocab.items():
         if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
             raise ConfigError(f"{source}: category {category!r} must map to a list of non-empty strings")

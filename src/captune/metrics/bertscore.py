@@ -88,8 +88,10 @@ def bertscore(
     except ModelNotFoundError as err:
         raise MetricUnavailable(str(err)) from err
     layer = resolve_layer(enc, options.get("bertscore_layer"))
-    idf = bool(options.get("bertscore_idf"))
-    prf = bert_prf(predictions, references, enc, layer=layer, idf=idf, batch_size=int(options.get("batch_size") or 64))
+    idf = _flag(options.get("bertscore_idf"))
+    prf = bert_prf(
+        predictions, references, enc, layer=layer, idf=idf, batch_size=int(options.get("batch_size") or 64)
+    )
     baseline_path = options.get("bertscore_baseline")
     if baseline_path:
         base = read_baseline(baseline_path, layer)
@@ -190,6 +192,13 @@ def config_string(encoder: Encoder, layer: int, idf: bool, baseline: str | Path 
     return text + (f"_rescaled={Path(baseline).name}" if baseline else "")
 
 
+def _flag(value: Any) -> bool:
+    """A boolean option that may arrive as text from a command line or an override."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
 class _Weights(dict):
     """Token weights with a default for unseen ids (bert_score uses a defaultdict)."""
 
@@ -214,7 +223,9 @@ def _byte_level(tokenizer: Any) -> bool:
     return '"ByteLevel"' in json.dumps(pre)
 
 
-def _embed(ids: dict[str, list[int]], encoder: Encoder, layer: int, batch_size: int) -> dict[str, torch.Tensor]:
+def _embed(
+    ids: dict[str, list[int]], encoder: Encoder, layer: int, batch_size: int
+) -> dict[str, torch.Tensor]:
     """Unit token embeddings of ``hidden_states[layer]`` per sentence, shape ``(n_tokens, dim)``."""
     model = encoder.model.get_encoder() if encoder.model.config.is_encoder_decoder else encoder.model
     pad = encoder.tokenizer.pad_token_id or 0
@@ -229,7 +240,8 @@ def _embed(ids: dict[str, list[int]], encoder: Encoder, layer: int, batch_size: 
                 attention_mask=mask.to(encoder.device),
                 output_hidden_states=True,
             ).hidden_states[layer]  # (batch, max_len, dim)
-        hidden = torch.nn.functional.normalize(hidden.float(), dim=-1)
+        # Kept on the CPU (as bert_score does): a corpus of sentences can outgrow GPU memory.
+        hidden = torch.nn.functional.normalize(hidden.float(), dim=-1).cpu()
         for row, s in enumerate(batch):
             out[s] = hidden[row, : len(ids[s])]
     return out
@@ -262,12 +274,18 @@ def _greedy_match(
 
 
 def _stack_side(
-    sentences: list[str], emb: dict[str, torch.Tensor], ids: dict[str, list[int]], weight: _Weights, device: str
+    sentences: list[str],
+    emb: dict[str, torch.Tensor],
+    ids: dict[str, list[int]],
+    weight: _Weights,
+    device: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded embeddings ``(B, L, d)``, token weights ``(B, L)`` and the real-token mask ``(B, L)``."""
     pad = torch.nn.utils.rnn.pad_sequence
     vectors = pad([emb[s] for s in sentences], batch_first=True)
-    weights = pad([torch.tensor([weight[t] for t in ids[s]], dtype=torch.float32) for s in sentences], batch_first=True)
+    weights = pad(
+        [torch.tensor([weight[t] for t in ids[s]], dtype=torch.float32) for s in sentences], batch_first=True
+    )
     lengths = torch.tensor([len(ids[s]) for s in sentences])
     mask = torch.arange(vectors.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
     return vectors.to(device), weights.to(device), mask.to(device)

@@ -26,6 +26,7 @@ decoding preset) embed each image and reference once. ``clip_embed_images``,
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -91,7 +92,9 @@ def clip_embed_images(
     keyed = [_image_key(img) for img in images]
     keys = [(enc.name, digest) for digest, _ in keyed]
     sources = [source for _, source in keyed]
-    return _embed_cached(keys, sources, IMAGE_CACHE, lambda chunk: _image_features(enc, chunk), batch_size, enc)
+    return _embed_cached(
+        keys, sources, IMAGE_CACHE, lambda chunk: _image_features(enc, chunk), batch_size, enc
+    )
 
 
 def clip_embed_texts(
@@ -106,7 +109,9 @@ def clip_embed_texts(
     enc = _clip_encoder(model, device)
     full = [prefix + t for t in texts]
     keys = [(enc.name, t) for t in full]
-    return _embed_cached(keys, full, TEXT_CACHE, lambda chunk: _text_features(enc, chunk), batch_size, enc, True)
+    return _embed_cached(
+        keys, full, TEXT_CACHE, lambda chunk: _text_features(enc, chunk), batch_size, enc, True
+    )
 
 
 def clip_similarity(
@@ -191,7 +196,7 @@ def _ref_embeddings(references: list[list[str]], enc: Encoder, batch: int) -> li
     flat = [r for refs in references for r in refs]
     emb = clip_embed_texts(flat, enc, prefix=CLIP_PREFIX, batch_size=batch)
     bounds = np.cumsum([0] + [len(refs) for refs in references])
-    return [emb[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [emb[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _clip_encoder(model: ModelInput, device: str | None) -> Encoder:

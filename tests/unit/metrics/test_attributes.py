@@ -41,7 +41,9 @@ def test_item_scores_known_values():
     expected = {"colour": {"red"}, "material": {"leather"}, "item": {"shoe"}}
     # pred pairs: red, blue, leather; ref pairs: red, leather, shoe; overlap 2.
     # accuracy: colour wrong (blue not in refs), material right, item missing -> 1/3.
-    assert item_scores(stated, expected) == pytest.approx({"attr_map": 2 / 3, "attr_mar": 2 / 3, "attr_accuracy": 1 / 3})
+    assert item_scores(stated, expected) == pytest.approx(
+        {"attr_map": 2 / 3, "attr_mar": 2 / 3, "attr_accuracy": 1 / 3}
+    )
     assert item_scores({}, expected) == {"attr_mar": 0.0, "attr_accuracy": 0.0}
     assert item_scores(stated, {}) == {"attr_map": 0.0}
     assert item_scores({}, {}) == {}
@@ -61,7 +63,11 @@ def test_metric_means_over_defined_items():
     assert result.per_item[2] == {"attr_mar": 0.0, "attr_accuracy": 0.0}
     assert result.per_item[3] == pytest.approx({"attr_map": 1.0, "attr_mar": 2 / 3, "attr_accuracy": 1.0})
     assert result.corpus == pytest.approx(
-        {"attr_map": (2 / 3 + 0 + 1) / 3, "attr_mar": (2 / 3 + 0 + 2 / 3) / 3, "attr_accuracy": (2 / 3 + 0 + 1) / 3}
+        {
+            "attr_map": (2 / 3 + 0 + 1) / 3,
+            "attr_mar": (2 / 3 + 0 + 2 / 3) / 3,
+            "attr_accuracy": (2 / 3 + 0 + 1) / 3,
+        }
     )
     assert "1 of 4 captions state no attribute" in result.info["attributes"]
 

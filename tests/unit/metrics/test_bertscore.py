@@ -14,7 +14,12 @@ from captune.metrics.base import MetricUnavailable
 from captune.metrics.bertscore import bertscore, resolve_layer
 from captune.metrics.encoders import Encoder
 
-CANDIDATES = ["a dog runs on the grass", "a red circle", "two yellow stars", "the cat sits on a chair by the window"]
+CANDIDATES = [
+    "a dog runs on the grass",
+    "a red circle",
+    "two yellow stars",
+    "the cat sits on a chair by the window",
+]
 REFERENCES = [
     ["a dog runs with a red ball", "the dog on the grass"],
     ["a red circle on a white background"],
@@ -73,16 +78,26 @@ def _prf(result):
 
 @pytest.mark.parametrize("layer, idf", [(None, False), (1, False), (2, True)])
 def test_bert_equals_reference(bert_dir, layer, idf):
-    result = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=layer,
-                       bertscore_idf=idf, batch_size=3)
-    expected = reference_bertscore(bert_dir, CANDIDATES, REFERENCES, layer=3 if layer is None else layer, idf=idf)
+    result = bertscore(
+        CANDIDATES,
+        REFERENCES,
+        bertscore_model=str(bert_dir),
+        bertscore_layer=layer,
+        bertscore_idf=idf,
+        batch_size=3,
+    )
+    expected = reference_bertscore(
+        bert_dir, CANDIDATES, REFERENCES, layer=3 if layer is None else layer, idf=idf
+    )
     np.testing.assert_allclose(_prf(result), expected, atol=1e-5)
     assert result.corpus["bertscore_f1"] == pytest.approx(expected[:, 2].mean(), abs=1e-5)
     assert f"_L{3 if layer is None else layer}_{'idf' if idf else 'no-idf'}" in result.info["bertscore"]
 
 
 def test_roberta_encodes_with_a_leading_space(roberta_dir):
-    result = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(roberta_dir), bertscore_layer=2, batch_size=2)
+    result = bertscore(
+        CANDIDATES, REFERENCES, bertscore_model=str(roberta_dir), bertscore_layer=2, batch_size=2
+    )
     expected = reference_bertscore(roberta_dir, CANDIDATES, REFERENCES, layer=2, prefix_space=True)
     np.testing.assert_allclose(_prf(result), expected, atol=1e-5)
 
@@ -90,10 +105,41 @@ def test_roberta_encodes_with_a_leading_space(roberta_dir):
 def test_matches_bert_score_package(bert_dir):
     bert_score = pytest.importorskip("bert_score")
     for idf in (False, True):
-        p, r, f = bert_score.score(CANDIDATES, REFERENCES, model_type=str(bert_dir), num_layers=2, idf=idf,
-                                   batch_size=3, nthreads=0, device="cpu")
-        result = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=2, bertscore_idf=idf)
+        p, r, f = bert_score.score(
+            CANDIDATES,
+            REFERENCES,
+            model_type=str(bert_dir),
+            num_layers=2,
+            idf=idf,
+            batch_size=3,
+            nthreads=0,
+            device="cpu",
+        )
+        result = bertscore(
+            CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=2, bertscore_idf=idf
+        )
         np.testing.assert_allclose(_prf(result), np.stack([p, r, f], 1), atol=1e-5)
+
+
+def test_idf_option_accepts_text(bert_dir):
+    as_text = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_idf="false")
+    assert "_no-idf_" in as_text.info["bertscore"]
+    assert (
+        "_idf_"
+        in bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_idf="true").info[
+            "bertscore"
+        ]
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(bert_dir):
+    options = {"bertscore_model": str(bert_dir), "bertscore_idf": True}
+    cpu = _prf(bertscore(CANDIDATES, REFERENCES, device="cpu", **options))
+    np.testing.assert_allclose(
+        _prf(bertscore(CANDIDATES, REFERENCES, device="cuda", **options)), cpu, atol=1e-4
+    )
 
 
 def test_identical_sentences_score_one_and_empty_scores_zero(bert_dir):
@@ -105,8 +151,13 @@ def test_baseline_rescaling(bert_dir, tmp_path):
     baseline = tmp_path / "tiny-bert.tsv"
     baseline.write_text("LAYER,P,R,F\n0,0.1,0.1,0.1\n1,0.5,0.6,0.7\n2,0.2,0.3,0.4\n3,0.3,0.3,0.3\n")
     raw = _prf(bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=1))
-    result = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=1,
-                       bertscore_baseline=str(baseline))
+    result = bertscore(
+        CANDIDATES,
+        REFERENCES,
+        bertscore_model=str(bert_dir),
+        bertscore_layer=1,
+        bertscore_baseline=str(baseline),
+    )
     b = np.array([0.5, 0.6, 0.7])
     np.testing.assert_allclose(_prf(result), (raw - b) / (1 - b), atol=1e-6)
     assert "rescaled=tiny-bert.tsv" in result.info["bertscore"]
@@ -114,12 +165,19 @@ def test_baseline_rescaling(bert_dir, tmp_path):
         baseline.write_text("LAYER,P,R,F\n0,0.1,0.1,0.1\n")
         bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_baseline=str(baseline))
     with pytest.raises(MetricUnavailable, match="missing.tsv"):
-        bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_baseline=str(tmp_path / "missing.tsv"))
+        bertscore(
+            CANDIDATES,
+            REFERENCES,
+            bertscore_model=str(bert_dir),
+            bertscore_baseline=str(tmp_path / "missing.tsv"),
+        )
 
 
 def test_default_layer_table_and_range():
     def enc(name, n_layers):
-        return Encoder(name, SimpleNamespace(config=SimpleNamespace(num_hidden_layers=n_layers)), None, None, "cpu")
+        return Encoder(
+            name, SimpleNamespace(config=SimpleNamespace(num_hidden_layers=n_layers)), None, None, "cpu"
+        )
 
     assert resolve_layer(enc("roberta-large", 24), None) == 17
     assert resolve_layer(enc("/models/roberta-large", 24), None) == 17

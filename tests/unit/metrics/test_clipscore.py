@@ -51,8 +51,10 @@ def _direct(clip_dir, image_paths, texts):
         return (feats / feats.norm(dim=-1, keepdim=True))[0].numpy()
 
     with torch.no_grad():
-        imgs = [unit(model.get_image_features(**proc(images=Image.open(p).convert("RGB"), return_tensors="pt")))
-                for p in image_paths]
+        imgs = [
+            unit(model.get_image_features(**proc(images=Image.open(p).convert("RGB"), return_tensors="pt")))
+            for p in image_paths
+        ]
         txts = [unit(model.get_text_features(**tok(t, return_tensors="pt"))) for t in texts]
     return np.array(imgs), np.array(txts)
 
@@ -68,7 +70,9 @@ def test_clipscore_and_refclipscore_equal_direct_computation(clip_dir, images):
         assert result.per_item[i]["clipscore"] == pytest.approx(expected, abs=1e-5)
         assert result.per_item[i]["refclipscore"] == pytest.approx(harmonic, abs=1e-5)
     assert result.corpus["clipscore"] == pytest.approx(np.mean([x["clipscore"] for x in result.per_item]))
-    assert result.corpus["refclipscore"] == pytest.approx(np.mean([x["refclipscore"] for x in result.per_item]))
+    assert result.corpus["refclipscore"] == pytest.approx(
+        np.mean([x["refclipscore"] for x in result.per_item])
+    )
     assert "A photo depicts" in result.info["clipscore"]
 
 
@@ -140,7 +144,9 @@ def test_win_rate_compares_with_best_reference(clip_dir, images):
         _, ref = _direct(clip_dir, [], ["A photo depicts " + r for r in references[i]])
         expected = float(float(img[i] @ cand[i]) > float((ref @ img[i]).max()))
         assert result.per_item[i]["clip_win_rate"] == expected
-    assert result.corpus["clip_win_rate"] == pytest.approx(np.mean([x["clip_win_rate"] for x in result.per_item]))
+    assert result.corpus["clip_win_rate"] == pytest.approx(
+        np.mean([x["clip_win_rate"] for x in result.per_item])
+    )
 
 
 def test_items_without_references_get_clipscore_only(clip_dir, images):
@@ -155,6 +161,16 @@ def test_similarity_matrix_matches_embeddings(clip_dir, images):
     img, txt = _direct(clip_dir, images, texts)
     assert sims.shape == (3, 3)
     np.testing.assert_allclose(sims, img @ txt.T, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(clip_dir, images):
+    cpu = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), device="cpu")
+    cs.clear_embedding_caches()  # the cache is per model name: make the GPU run compute
+    gpu = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), device="cuda")
+    for a, b in zip(cpu.per_item, gpu.per_item):
+        assert a == pytest.approx(b, abs=1e-4)
 
 
 def test_metrics_are_registered_as_needing_images():

@@ -32,7 +32,9 @@ def test_clip_loads_a_pil_image_processor(tmp_path):
     from PIL import Image
 
     enc = load_encoder(build_tiny_clip(tmp_path / "clip"), "cpu", images=True)
-    pixels = enc.image_processor(images=[Image.new("RGB", (50, 40), "red")], return_tensors="pt")["pixel_values"]
+    pixels = enc.image_processor(images=[Image.new("RGB", (50, 40), "red")], return_tensors="pt")[
+        "pixel_values"
+    ]
     assert tuple(pixels.shape) == (1, 3, 32, 32)
     if int(transformers.__version__.split(".")[0]) >= 5:
         assert type(enc.image_processor).__name__.endswith("Pil")  # no torchvision backend

@@ -11,7 +11,11 @@ from captune.metrics.base import MetricUnavailable
 from captune.metrics.sentence import sentence_cosine
 
 PREDICTIONS = ["a dog runs on the grass", "a red circle", "the man wears a leather jacket and blue jeans"]
-REFERENCES = [["a dog with a red ball", "the dog runs on grass"], ["a red circle on white"], ["a man in a jacket"]]
+REFERENCES = [
+    ["a dog with a red ball", "the dog runs on grass"],
+    ["a red circle on white"],
+    ["a man in a jacket"],
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +38,15 @@ def test_equals_unpadded_mean_pooling(bert_dir):
     for i, refs in enumerate(REFERENCES):
         expected = max(float(_pooled(bert_dir, PREDICTIONS[i]) @ _pooled(bert_dir, r)) for r in refs)
         assert result.per_item[i]["sentence_cosine"] == pytest.approx(expected, abs=1e-5)
-    assert result.corpus["sentence_cosine"] == pytest.approx(np.mean([x["sentence_cosine"] for x in result.per_item]))
+    assert result.corpus["sentence_cosine"] == pytest.approx(
+        np.mean([x["sentence_cosine"] for x in result.per_item])
+    )
 
 
 def test_identical_reference_scores_one_and_missing_references_are_left_out(bert_dir):
-    result = sentence_cosine(["a red circle", "a dog"], [["a cat", "a red circle"], []], sentence_model=str(bert_dir))
+    result = sentence_cosine(
+        ["a red circle", "a dog"], [["a cat", "a red circle"], []], sentence_model=str(bert_dir)
+    )
     assert result.per_item[0]["sentence_cosine"] == pytest.approx(1.0, abs=1e-6)
     assert result.per_item[1] == {}
     assert result.corpus["sentence_cosine"] == pytest.approx(1.0, abs=1e-6)

@@ -33,7 +33,8 @@ def _word_tokenizer(corpus: list[str], specials: list[str], template: tuple[str,
     tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
     first, last = template
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{first} $A {last}", special_tokens=[(first, tok.token_to_id(first)), (last, tok.token_to_id(last))]
+        single=f"{first} $A {last}",
+        special_tokens=[(first, tok.token_to_id(first)), (last, tok.token_to_id(last))],
     )
     return tok
 
@@ -45,20 +46,39 @@ def build_tiny_clip(path: Path, seed: int = 0) -> Path:
     tok = _word_tokenizer(CORPUS, ["[PAD]", "[UNK]", "<bos>", "<eos>"], ("<bos>", "<eos>"))
     bos, eos = tok.token_to_id("<bos>"), tok.token_to_id("<eos>")
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="[PAD]", unk_token="[UNK]",
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
         model_max_length=24,
     )
-    text = dict(
-        vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=24, bos_token_id=bos, eos_token_id=eos, pad_token_id=0,
-    )
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-                  patch_size=8)
+    text = {
+        "vocab_size": tok.get_vocab_size(),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 24,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": 0,
+    }
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+    }
     torch.manual_seed(seed)
     model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
     model.save_pretrained(path)
     fast.save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        path
+    )
     return path
 
 
@@ -68,11 +88,22 @@ def build_tiny_bert(path: Path, seed: int = 0, layers: int = 3) -> Path:
 
     tok = _word_tokenizer(CORPUS, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], ("[CLS]", "[SEP]"))
     fast = BertTokenizerFast(
-        tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]",
-        mask_token="[MASK]", model_max_length=64,
+        tokenizer_object=tok,
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        mask_token="[MASK]",
+        model_max_length=64,
     )
-    cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                     num_attention_heads=2, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(seed)
     BertModel(cfg).save_pretrained(path)
     fast.save_pretrained(path)
@@ -85,11 +116,22 @@ def build_tiny_roberta(path: Path, seed: int = 0) -> Path:
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS, vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.post_processor = processors.RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
+    bpe.train_from_iterator(
+        CORPUS, vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    bpe.post_processor = processors.RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
     tok = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, model_max_length=60)
-    cfg = RobertaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=2, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    cfg = RobertaConfig(
+        vocab_size=bpe.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(seed)
     RobertaModel(cfg).save_pretrained(path)
     tok.save_pretrained(path)
