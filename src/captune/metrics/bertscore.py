@@ -17,7 +17,8 @@ As in ``bert_score``:
 - byte-level BPE tokenizers (RoBERTa, GPT-2) encode with a leading space;
 - with several references, P, R and F are each the maximum over the references (so F is the best
   F, and P and R may come from other references);
-- an empty candidate or reference (no weighted token) scores 0;
+- an empty candidate or reference (no weighted token) scores 0; a candidate without references
+  gets no score (its per-item dict is empty and the corpus means leave it out);
 - the default layer of well-known models is the one ``bert_score`` tuned on WMT16
   (``DEFAULT_LAYERS``), else the last layer;
 - baseline rescaling reads ``bert_score``'s CSV (``LAYER,P,R,F``, one row per layer) and maps
@@ -81,7 +82,8 @@ def bertscore(
     name = options.get("bertscore_model")
     if not name:
         raise MetricUnavailable(
-            "no BERTScore model configured: pass --bertscore-model NAME_OR_PATH (roberta-large is the usual English model)"
+            "no BERTScore model configured: pass --bertscore-model NAME_OR_PATH "
+            "(roberta-large is the usual English model)"
         )
     try:
         enc = load_encoder(name, options.get("device"))
@@ -97,8 +99,9 @@ def bertscore(
         base = read_baseline(baseline_path, layer)
         prf = (prf - base) / (1 - base)
     names = ("bertscore_p", "bertscore_r", "bertscore_f1")
-    per_item = [dict(zip(names, map(float, row))) for row in prf]
-    corpus = {n: float(prf[:, j].mean()) if len(prf) else 0.0 for j, n in enumerate(names)}
+    scored = ~np.isnan(prf[:, 0])
+    per_item = [dict(zip(names, map(float, row))) if ok else {} for row, ok in zip(prf, scored)]
+    corpus = {n: float(prf[scored, j].mean()) for j, n in enumerate(names)} if scored.any() else {}
     return MetricResult(corpus, per_item, {"bertscore": config_string(enc, layer, idf, baseline_path)})
 
 
@@ -112,17 +115,18 @@ def bert_prf(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Unrescaled ``(P, R, F)`` per candidate, shape ``(len(candidates), 3)``; each column is the
-    maximum over that candidate's references."""
+    maximum over that candidate's references (NaN for a candidate without references)."""
     if len(candidates) != len(references):
         raise ValueError(f"{len(candidates)} candidates for {len(references)} reference lists")
     tok = encoder.tokenizer
     flat_refs = [r for refs in references for r in refs]
-    ids = {s: encode(tok, s) for s in {*candidates, *flat_refs}}
+    prefix_space = _byte_level(tok)
+    ids = {s: encode(tok, s, prefix_space=prefix_space) for s in {*candidates, *flat_refs}}
     weight = idf_weights([ids[r] for r in flat_refs]) if idf else _plain_weights(tok)
     emb = _embed(ids, encoder, layer, batch_size)
     pairs = [(c, r) for c, refs in zip(candidates, references) for r in refs]
     scores = _greedy_match(pairs, emb, ids, weight, batch_size, encoder.device)  # (n_pairs, 3)
-    out = np.zeros((len(candidates), 3), dtype=np.float64)
+    out = np.full((len(candidates), 3), np.nan)
     start = 0
     for i, refs in enumerate(references):
         if refs:
@@ -131,11 +135,18 @@ def bert_prf(
     return out
 
 
-def encode(tokenizer: Any, sentence: str) -> list[int]:
-    """Token ids with special tokens, as ``bert_score.utils.sent_encode`` builds them."""
+def encode(tokenizer: Any, sentence: str, *, prefix_space: bool | None = None) -> list[int]:
+    """Token ids with special tokens, as ``bert_score.utils.sent_encode`` builds them.
+
+    ``prefix_space`` (default: whether the tokenizer is byte-level BPE) encodes " " + sentence,
+    bert_score's ``add_prefix_space=True``, which transformers 5 no longer applies when passed to
+    ``encode``.
+    """
     text = sentence.strip()
-    if text and _byte_level(tokenizer):
-        text = " " + text  # bert_score's add_prefix_space=True
+    if prefix_space is None:
+        prefix_space = _byte_level(tokenizer)
+    if text and prefix_space:
+        text = " " + text
     return tokenizer.encode(text, add_special_tokens=True, truncation=True, max_length=max_length(tokenizer))
 
 

@@ -147,6 +147,12 @@ def test_identical_sentences_score_one_and_empty_scores_zero(bert_dir):
     np.testing.assert_allclose(_prf(result), [[1, 1, 1], [0, 0, 0]], atol=1e-5)
 
 
+def test_candidate_without_references_is_left_out(bert_dir):
+    result = bertscore(["a red circle", "a dog"], [["a red circle"], []], bertscore_model=str(bert_dir))
+    assert result.per_item[1] == {}
+    assert result.corpus["bertscore_f1"] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_baseline_rescaling(bert_dir, tmp_path):
     baseline = tmp_path / "tiny-bert.tsv"
     baseline.write_text("LAYER,P,R,F\n0,0.1,0.1,0.1\n1,0.5,0.6,0.7\n2,0.2,0.3,0.4\n3,0.3,0.3,0.3\n")
