@@ -1,0 +1,150 @@
+"""Load Hugging Face encoders (CLIP, BERT-like, sentence encoders) for the model-based metrics.
+
+    from captune.metrics.encoders import load_encoder
+    enc = load_encoder("openai/clip-vit-base-patch32", images=True)   # or a local directory
+
+A model is looked up on this machine first (a local directory, else the Hugging Face cache);
+the hub is only tried when not offline (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` unset).
+Loaded encoders are kept per ``(name, device)`` for the life of the process, because training
+evaluates many times and loading dominates the cost of a small evaluation. Models run in float32
+in eval mode, so scores do not depend on the GPU's half-precision arithmetic.
+
+Image processors use the PIL backend: it needs no torchvision (which would pull another torch
+build) and resizes with PIL's bicubic filter as the original CLIP preprocessing does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captune.errors import ModelNotFoundError
+
+_TRUE = {"1", "true", "yes", "on"}
+_CACHE: dict[tuple[str, str, bool], Encoder] = {}
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A loaded model with its tokenizer (and image processor for image-text models)."""
+
+    name: str
+    """The name or local directory it was loaded from (the key of the process cache)."""
+    model: Any
+    tokenizer: Any
+    image_processor: Any | None
+    device: str
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``device`` as given, or ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device and device != "auto":
+        return str(device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name: str | os.PathLike, device: str | None = None, *, images: bool = False) -> Encoder:
+    """Load (once per process) the model, tokenizer and, with ``images``, the image processor.
+
+    ``name`` is a hub id (``roberta-large``) or a local directory saved with ``save_pretrained``.
+    Raises ``ModelNotFoundError`` saying where it looked and how to get the weights.
+    """
+    name, dev = str(name), resolve_device(device)
+    key = (name, dev, images)
+    if key not in _CACHE:
+        _CACHE[key] = _load(name, dev, images)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget every loaded encoder (frees memory; the next ``load_encoder`` reloads)."""
+    _CACHE.clear()
+
+
+def max_length(tokenizer: Any, fallback: int = 512) -> int:
+    """The tokenizer's maximum input length; ``fallback`` when it declares none (a huge sentinel)."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if limit and limit < 100_000 else fallback
+
+
+def _load(name: str, device: str, images: bool) -> Encoder:
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    source = _source(name)
+    model = _from_pretrained(AutoModel, source)
+    tokenizer = _from_pretrained(AutoTokenizer, source)
+    image_processor = _from_pretrained(AutoImageProcessor, source, **_pil_backend()) if images else None
+    model.to(device=device, dtype=torch.float32).eval()
+    return Encoder(name, model, tokenizer, image_processor, device)
+
+
+def _source(name: str) -> str:
+    """A local directory as an absolute path, a hub id unchanged; a missing directory is an error."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    # A hub id is "name" or "org/name"; anything else that looks like a path is meant as one.
+    if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(
+            f"model directory {name!r} does not exist (resolved to {path.resolve()}). "
+            "Pass the directory that holds config.json and the weights, or a Hugging Face model name."
+        )
+    return name
+
+
+def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
+    try:
+        return cls.from_pretrained(source, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as err:
+        if Path(source).is_dir() or offline():
+            raise ModelNotFoundError(_not_found(source, cls.__name__, err)) from err
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelNotFoundError(_not_found(source, cls.__name__, err)) from err
+
+
+def _not_found(source: str, what: str, err: Exception) -> str:
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if Path(source).is_dir():
+        return (
+            f"cannot load {what} from the local directory {source}: {detail}. "
+            "The directory must hold what save_pretrained writes (config.json, the weights, "
+            "the tokenizer files and, for CLIP, preprocessor_config.json)."
+        )
+    where = f"the Hugging Face cache {hub_cache_dir()}"
+    tried = "offline mode is on, so the hub was not tried" if offline() else "downloading it failed"
+    return (
+        f"model {source!r} is not on this machine ({what}: {detail}). Looked in {where}; {tried}. "
+        f"Get it on a connected machine with `hf download {source}` (older huggingface_hub: "
+        f"`huggingface-cli download {source}`) and copy the cache folder here (or set HF_HOME), "
+        "or pass a local directory that holds the model."
+    )
+
+
+def hub_cache_dir() -> str:
+    """Where ``from_pretrained`` looks for hub models on this machine."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def offline() -> bool:
+    """True when the hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``)."""
+    from huggingface_hub import constants
+
+    env = any(
+        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+    return env or bool(constants.HF_HUB_OFFLINE)
+
+
+def _pil_backend() -> dict[str, Any]:
+    import transformers
+
+    major = int(transformers.__version__.split(".")[0])
+    return {"backend": "pil"} if major >= 5 else {"use_fast": False}

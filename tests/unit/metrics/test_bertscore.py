@@ -1,0 +1,200 @@
+"""BERTScore against a slow reference implementation and, when installed, the bert_score package."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from tiny_encoders import build_tiny_bert, build_tiny_roberta
+
+from captune.metrics.base import MetricUnavailable
+from captune.metrics.bertscore import bertscore, resolve_layer
+from captune.metrics.encoders import Encoder
+
+CANDIDATES = [
+    "a dog runs on the grass",
+    "a red circle",
+    "two yellow stars",
+    "the cat sits on a chair by the window",
+]
+REFERENCES = [
+    ["a dog runs with a red ball", "the dog on the grass"],
+    ["a red circle on a white background"],
+    ["two small yellow stars above a large black square", "stars", "yellow stars"],
+    ["a cat is sitting on a wooden chair near the window"],
+]
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return build_tiny_bert(tmp_path_factory.mktemp("bert"), layers=3)
+
+
+@pytest.fixture(scope="module")
+def roberta_dir(tmp_path_factory):
+    return build_tiny_roberta(tmp_path_factory.mktemp("roberta"))
+
+
+def reference_bertscore(model_dir, candidates, references, layer, idf=False, prefix_space=False):
+    """BERTScore by the paper, one sentence and one pair at a time (Zhang et al. 2020, eqs. 1-4)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir).eval()
+
+    def ids(s):
+        return tok.encode((" " if prefix_space else "") + s, add_special_tokens=True)
+
+    def embed(s):
+        with torch.no_grad():
+            h = model(torch.tensor([ids(s)]), output_hidden_states=True).hidden_states[layer][0]
+        return (h / h.norm(dim=-1, keepdim=True)).numpy()
+
+    flat = [r for refs in references for r in refs]
+    df = {t: sum(t in set(ids(r)) for r in flat) for t in {t for s in candidates + flat for t in ids(s)}}
+
+    def weights(s):
+        if idf:
+            return np.array([math.log((len(flat) + 1) / (df[t] + 1)) for t in ids(s)])
+        return np.array([0.0 if t in (tok.cls_token_id, tok.sep_token_id) else 1.0 for t in ids(s)])
+
+    out = []
+    for cand, refs in zip(candidates, references):
+        rows = []
+        for ref in refs:
+            sim = embed(cand) @ embed(ref).T
+            p = (sim.max(1) * weights(cand)).sum() / weights(cand).sum()
+            r = (sim.max(0) * weights(ref)).sum() / weights(ref).sum()
+            rows.append((p, r, 2 * p * r / (p + r)))
+        out.append(np.max(rows, axis=0))
+    return np.array(out)
+
+
+def _prf(result):
+    return np.array([[x["bertscore_p"], x["bertscore_r"], x["bertscore_f1"]] for x in result.per_item])
+
+
+@pytest.mark.parametrize("layer, idf", [(None, False), (1, False), (2, True)])
+def test_bert_equals_reference(bert_dir, layer, idf):
+    result = bertscore(
+        CANDIDATES,
+        REFERENCES,
+        bertscore_model=str(bert_dir),
+        bertscore_layer=layer,
+        bertscore_idf=idf,
+        batch_size=3,
+    )
+    expected = reference_bertscore(
+        bert_dir, CANDIDATES, REFERENCES, layer=3 if layer is None else layer, idf=idf
+    )
+    np.testing.assert_allclose(_prf(result), expected, atol=1e-5)
+    assert result.corpus["bertscore_f1"] == pytest.approx(expected[:, 2].mean(), abs=1e-5)
+    assert f"_L{3 if layer is None else layer}_{'idf' if idf else 'no-idf'}" in result.info["bertscore"]
+
+
+def test_roberta_encodes_with_a_leading_space(roberta_dir):
+    result = bertscore(
+        CANDIDATES, REFERENCES, bertscore_model=str(roberta_dir), bertscore_layer=2, batch_size=2
+    )
+    expected = reference_bertscore(roberta_dir, CANDIDATES, REFERENCES, layer=2, prefix_space=True)
+    np.testing.assert_allclose(_prf(result), expected, atol=1e-5)
+
+
+def test_matches_bert_score_package(bert_dir):
+    bert_score = pytest.importorskip("bert_score")
+    for idf in (False, True):
+        p, r, f = bert_score.score(
+            CANDIDATES,
+            REFERENCES,
+            model_type=str(bert_dir),
+            num_layers=2,
+            idf=idf,
+            batch_size=3,
+            nthreads=0,
+            device="cpu",
+        )
+        result = bertscore(
+            CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=2, bertscore_idf=idf
+        )
+        np.testing.assert_allclose(_prf(result), np.stack([p, r, f], 1), atol=1e-5)
+
+
+def test_idf_option_accepts_text(bert_dir):
+    as_text = bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_idf="false")
+    assert "_no-idf_" in as_text.info["bertscore"]
+    assert (
+        "_idf_"
+        in bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_idf="true").info[
+            "bertscore"
+        ]
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(bert_dir):
+    options = {"bertscore_model": str(bert_dir), "bertscore_idf": True}
+    cpu = _prf(bertscore(CANDIDATES, REFERENCES, device="cpu", **options))
+    np.testing.assert_allclose(
+        _prf(bertscore(CANDIDATES, REFERENCES, device="cuda", **options)), cpu, atol=1e-4
+    )
+
+
+def test_identical_sentences_score_one_and_empty_scores_zero(bert_dir):
+    result = bertscore(["a red circle", ""], [["a red circle"], ["a dog"]], bertscore_model=str(bert_dir))
+    np.testing.assert_allclose(_prf(result), [[1, 1, 1], [0, 0, 0]], atol=1e-5)
+
+
+def test_candidate_without_references_is_left_out(bert_dir):
+    result = bertscore(["a red circle", "a dog"], [["a red circle"], []], bertscore_model=str(bert_dir))
+    assert result.per_item[1] == {}
+    assert result.corpus["bertscore_f1"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_baseline_rescaling(bert_dir, tmp_path):
+    baseline = tmp_path / "tiny-bert.tsv"
+    baseline.write_text("LAYER,P,R,F\n0,0.1,0.1,0.1\n1,0.5,0.6,0.7\n2,0.2,0.3,0.4\n3,0.3,0.3,0.3\n")
+    raw = _prf(bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=1))
+    result = bertscore(
+        CANDIDATES,
+        REFERENCES,
+        bertscore_model=str(bert_dir),
+        bertscore_layer=1,
+        bertscore_baseline=str(baseline),
+    )
+    b = np.array([0.5, 0.6, 0.7])
+    np.testing.assert_allclose(_prf(result), (raw - b) / (1 - b), atol=1e-6)
+    assert "rescaled=tiny-bert.tsv" in result.info["bertscore"]
+    with pytest.raises(MetricUnavailable, match="no row for layer 3"):
+        baseline.write_text("LAYER,P,R,F\n0,0.1,0.1,0.1\n")
+        bertscore(CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_baseline=str(baseline))
+    with pytest.raises(MetricUnavailable, match="missing.tsv"):
+        bertscore(
+            CANDIDATES,
+            REFERENCES,
+            bertscore_model=str(bert_dir),
+            bertscore_baseline=str(tmp_path / "missing.tsv"),
+        )
+
+
+def test_default_layer_table_and_range():
+    def enc(name, n_layers):
+        return Encoder(
+            name, SimpleNamespace(config=SimpleNamespace(num_hidden_layers=n_layers)), None, None, "cpu"
+        )
+
+    assert resolve_layer(enc("roberta-large", 24), None) == 17
+    assert resolve_layer(enc("/models/roberta-large", 24), None) == 17
+    assert resolve_layer(enc("my-org/my-encoder", 6), None) == 6
+    assert resolve_layer(enc("my-org/my-encoder", 6), "2") == 2
+    with pytest.raises(MetricUnavailable, match="0..6"):
+        resolve_layer(enc("my-org/my-encoder", 6), 7)
+
+
+def test_unavailable_without_model(tmp_path):
+    with pytest.raises(MetricUnavailable, match="--bertscore-model"):
+        bertscore(CANDIDATES, REFERENCES)
+    with pytest.raises(MetricUnavailable, match="not-downloaded"):
+        bertscore(CANDIDATES, REFERENCES, bertscore_model=str(tmp_path / "not-downloaded"))
