@@ -167,10 +167,14 @@ def _index_lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
 
 
 def _parse_value(raw: str) -> Any:
+    """YAML scalars and flow collections (``[a, b]``, ``{k: v}``); other text stays a string."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         return raw
+    if isinstance(value, (dict, list)) and not raw.strip().startswith(("[", "{")):
+        return raw  # e.g. a prompt such as "Caption: {event}" is text, not a mapping
+    return value
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,11 @@ def test_invalid_yaml_names_line(tmp_path):
         load_config(Run, p)
 
 
+def test_override_text_with_colon_stays_text():
+    cfg = load_config(Run, None, ["name=Caption for {event}: go"])
+    assert cfg.name == "Caption for {event}: go"
+
+
 def test_dump_roundtrip(tmp_path):
     cfg = load_config(Run, None, ["name=x", "optim.lr=0.5"])
     out = dump_config(cfg, tmp_path / "resolved.yaml")

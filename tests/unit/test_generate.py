@@ -1,0 +1,123 @@
+"""Captioning: decoding presets, resumable output, reload and merged export."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from captune.config import load_config
+from captune.errors import CaptuneError
+from captune.generate import PRESETS, Decoding, caption_images, decoding_preset
+from captune.io import read_jsonl
+from captune.train.config import TrainConfig
+from captune.train.loop import finetune
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny OPT captioner fine-tuned for a few steps on the colour squares."""
+    import conftest
+
+    root = tmp_path_factory.mktemp("gen")
+    data = conftest.write_colour_records(root / "colours")
+    cfg = load_config(TrainConfig, None, [
+        f"data.train={data}", f"output_dir={root / 'run'}", "train.max_steps=30", "train.lr=3e-3",
+        "train.batch_size=4", "finetune.targets=all_linear", "data.prompt=Colour of {event}:"])
+    finetune(cfg)
+    return data, root / "run" / "checkpoints" / "best"
+
+
+def test_presets_map_to_generate_kwargs():
+    assert PRESETS["greedy"].generate_kwargs()["num_beams"] == 1
+    beam = decoding_preset("beam", num_beams=4, length_penalty=1.5).generate_kwargs()
+    assert beam["num_beams"] == 4 and beam["length_penalty"] == 1.5 and beam["do_sample"] is False
+    top_p = decoding_preset("top_p").generate_kwargs()
+    assert top_p["do_sample"] and top_p["top_p"] == 0.9 and top_p["top_k"] == 0 and top_p["temperature"] == 0.7
+    assert decoding_preset("top_k").generate_kwargs()["top_k"] == 50
+    with pytest.raises(CaptuneError, match="unknown decoding preset"):
+        decoding_preset("nucleus")
+    with pytest.raises(CaptuneError, match="num_return_sequences"):
+        Decoding(strategy="beam", num_beams=2, num_return_sequences=3).generate_kwargs()
+
+
+def test_reload_generates_identical_captions_and_uses_training_prompt(trained, tmp_path):
+    data, best = trained
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    sa = caption_images(data, a, adapter=str(best), decoding=PRESETS["greedy"])
+    caption_images(data, b, adapter=str(best), decoding=PRESETS["greedy"])
+    assert sa["prompt"] == "Colour of {event}:"
+    rows_a, rows_b = read_jsonl(a), read_jsonl(b)
+    assert [r["caption"] for r in rows_a] == [r["caption"] for r in rows_b]
+    assert set(rows_a[0]) == {"image_id", "caption", "model", "adapter", "decoding"}
+    assert rows_a[0]["model"] == "tiny-blip2-opt" and rows_a[0]["decoding"]["strategy"] == "greedy"
+    # The fine-tuned model names the colour it sees.
+    right = sum(r["image_id"].split("_")[0] in r["caption"] for r in rows_a)
+    assert right >= len(rows_a) // 2
+
+
+def test_merged_export_generates_the_same_captions(trained, tmp_path):
+    from captune.models.export import export_merged
+
+    data, best = trained
+    out = export_merged(best, tmp_path / "merged")
+    assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
+    caption_images(data, tmp_path / "a.jsonl", adapter=str(best), decoding=PRESETS["beam"])
+    caption_images(data, tmp_path / "b.jsonl", adapter=str(out), decoding=PRESETS["beam"])
+    a = [r["caption"] for r in read_jsonl(tmp_path / "a.jsonl")]
+    b = [r["caption"] for r in read_jsonl(tmp_path / "b.jsonl")]
+    assert a == b
+    with pytest.raises(CaptuneError, match="not empty"):
+        export_merged(best, out)
+
+
+def test_rerun_skips_done_and_cut_off_line_is_redone(trained, tmp_path):
+    data, best = trained
+    out = tmp_path / "p.jsonl"
+    caption_images(data, out, adapter=str(best), decoding=PRESETS["greedy"])
+    rows = out.read_text().splitlines()
+    # Simulate a kill: four complete lines and half of the fifth.
+    out.write_text("\n".join(rows[:4]) + "\n" + rows[4][:20])
+    summary = caption_images(data, out, adapter=str(best), decoding=PRESETS["greedy"])
+    assert summary["skipped"] == 4 and summary["captioned"] == len(rows) - 4
+    ids = [r["image_id"] for r in read_jsonl(out)]
+    assert sorted(ids) == sorted(json.loads(r)["image_id"] for r in rows) and len(ids) == len(set(ids))
+
+
+def test_killed_caption_process_resumes_each_image_once(trained, tmp_path):
+    data, best = trained
+    # More images than one batch, so the kill usually lands mid-run.
+    out = tmp_path / "p.jsonl"
+    cmd = [sys.executable, "-m", "captune", "caption", "--adapter", str(best), "--input", str(data),
+           "--out", str(out), "--batch-size", "1", "--decoding", "beam", "--num-beams", "4"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 2:
+            proc.kill()
+            break
+        time.sleep(0.02)
+    proc.wait()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ids = [r["image_id"] for r in read_jsonl(out)]
+    assert len(ids) == 12 and len(set(ids)) == 12
+
+
+def test_caption_a_folder_with_a_base_model(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (20, 30), (i * 80, 10, 10)).save(tmp_path / f"im{i}.jpg")
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (20, 30)).save(tmp_path / "sub" / "x.png")
+    s = caption_images(tmp_path, tmp_path / "out.jsonl", model="tiny-blip2-t5",
+                       decoding=decoding_preset("top_p", max_new_tokens=5, num_return_sequences=2))
+    rows = read_jsonl(tmp_path / "out.jsonl")
+    assert s["captioned"] == 4 and {r["image_id"] for r in rows} == {"im0.jpg", "im1.jpg", "im2.jpg", "sub/x.png"}
+    assert all(len(r["candidates"]) == 2 for r in rows)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CaptuneError, match="no images found"):
+        caption_images(tmp_path / "empty", tmp_path / "o.jsonl", model="tiny-blip2-t5")
