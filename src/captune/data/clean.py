@@ -147,7 +147,8 @@ def rules_for(cfg: CleanConfig) -> list[tuple[str, Any]]:
 
 @dataclass
 class CleanReport:
-    """What cleaning did: captions seen and kept, changes per rule, drops per reason, examples."""
+    """What cleaning did: captions seen and kept, changes per rule, drops per reason, and for each
+    rule a few ``[before, after]`` pairs of the text that rule received and returned."""
 
     captions: int = 0
     kept: int = 0
@@ -174,11 +175,10 @@ class CleanReport:
 
 def clean_caption(text: str, cfg: CleanConfig, report: CleanReport | None = None) -> tuple[str, str | None]:
     """Clean one caption; returns ``(cleaned, drop_reason)`` where ``drop_reason`` is None if kept."""
-    original = text
     for name, rule in rules_for(cfg):
         new = rule(text)
         if new != text and report is not None:
-            report.note(name, original, new)
+            report.note(name, text, new)
         text = new
     return text, drop_reason(text, cfg)
 

@@ -102,7 +102,9 @@ def _open_checked(data: bytes, path, max_pixels: int, verify: bool) -> Image.Ima
 
 def _decode_error(path, err: Exception) -> ImageError:
     text = str(err) or type(err).__name__
-    if isinstance(err, EOFError) or "truncated" in text.lower() or "premature end" in text.lower():
+    if "truncated" in text.lower():
+        return ImageError("truncated_image", f"{path}: {text}")
+    if isinstance(err, EOFError) or "premature end" in text.lower():
         return ImageError("truncated_image", f"{path}: image file is truncated ({text})")
     return ImageError("corrupt_image", f"{path}: image data is damaged ({text})")
 

@@ -66,7 +66,8 @@ def csv_dialect(sep: str) -> tuple[str, dict]:
         raise DataError(f"separator {sep!r}: expected one character, optionally followed by spaces (e.g. ',' or '| ')")
     dialect = {"skipinitialspace": sep != delimiter, "strict": False}
     if delimiter == "|":
-        dialect["quoting"] = csv.QUOTE_NONE
+        # fields are stripped later; keeping the spaces lets a caption split on "|" be rejoined exactly
+        dialect.update(quoting=csv.QUOTE_NONE, skipinitialspace=False)
     return delimiter, dialect
 
 
