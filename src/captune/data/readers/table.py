@@ -27,6 +27,10 @@ from captune.data.readers.base import (
 from captune.data.text import iter_lines, open_text, undecodable
 from captune.errors import DataError
 
+# Per-caption numbering (Flickr30k's comment_number): the caption order already keeps it, and as
+# image metadata it would only differ from row to row.
+CAPTION_INDEX_COLUMNS = {"comment_number", "caption_number", "caption_id", "sentid"}
+
 
 def read_csv_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> Iterator[Row | Reject]:
     """Rows of a CSV/TSV file; ``opts.separator`` defaults from the extension and first line."""
@@ -122,7 +126,11 @@ def _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, s
         fields = fields[:caption_col] + [delimiter.join(fields[caption_col:])]
     if len(fields) <= max(image_col, caption_col):
         return Reject(source, line_no, "malformed_row", f"expected {len(columns)} columns, found {len(fields)}")
-    obj = {name: fields[i].strip() for i, name in enumerate(columns) if i < len(fields)}
+    obj = {
+        name: fields[i].strip()
+        for i, name in enumerate(columns)
+        if i < len(fields) and name not in CAPTION_INDEX_COLUMNS
+    }
     row_opts = opts.model_copy(update={"image_column": columns[image_col], "caption_column": columns[caption_col]})
     return row_from_mapping(obj, row_opts, root, source, line_no)
 
