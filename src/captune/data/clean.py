@@ -70,8 +70,8 @@ _HINT = re.compile(
 _HANDLE = r"(?<![\w.@])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?(?:['’]s\b)?"
 _CREDIT = (
     r"(?:thanks?(?:\s+(?:you|so\s+much))?(?:\s+(?:to|for))?|shout\s*-?\s*outs?(?:\s+to)?|credits?(?:\s+to)?"
-    r"|courtesy(?:\s+of)?|(?:photos?|pics?|pictures?|images?|video|shot|captured|edited|styled|taken|clicked)"
-    r"(?:\s+by)?|ph|pc|ft\.?|feat\.?|featuring|with|w/|by|via|and|&|x|follow|cc)"
+    r"|courtesy(?:\s+of)?|(?:photos?|pics?|pictures?|images?|video|shot|captured|edited|styled|taken|clicked)\s+by"
+    r"|(?:photos?|pics?|ph)(?=\s*:)|pc|ft\.?|feat\.?|featuring|with|w/|by|via|and|&|x|follow|cc)"
 )
 _HANDLES = re.compile(
     rf"(?i)(?:[,;:\-–—][ \t]*)?(?:[📸📷🎥]\ufe0f?[ \t]*:?[ \t]*)?(?:\b{_CREDIT}[ \t]*:?[ \t]*)*"
@@ -92,10 +92,10 @@ _EMOJI = re.compile(
 )
 
 _TIDY = [
+    (re.compile(r"\([ \t]*\)|\[[ \t]*\]"), ""),
     (re.compile(r"[ \t]+"), " "),
     (re.compile(r"[ \t]+([,.;:!?…)\]])"), r"\1"),
     (re.compile(r"([(\[])[ \t]+"), r"\1"),
-    (re.compile(r"\([ \t]*\)|\[[ \t]*\]"), ""),
     (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
     (re.compile(r"[,;:][ \t]*([.!?…])"), r"\1"),
     (re.compile(r"^(?:[\s,;:\-–—|/•·]|[.!?…]+(?=\s))+"), ""),
