@@ -115,8 +115,8 @@ def duplicates(records: list[CaptionRecord], top: int = 15) -> dict[str, Any]:
 
 def format_stats(stats: dict[str, Any]) -> str:
     """The statistics as a short plain-text report."""
-    def counts(d: dict, n: int = 10) -> str:
-        return ", ".join(f"{k} {v}" for k, v in list(d.items())[:n]) + (" ..." if len(d) > n else "")
+    def counts(d: dict, n: int = 10, sep: str = " ") -> str:
+        return ", ".join(f"{k}{sep}{v}" for k, v in list(d.items())[:n]) + (" ..." if len(d) > n else "")
 
     cpi, words = stats["captions_per_image"], stats["caption_words"]
     dup = stats["duplicate_captions"]
@@ -125,7 +125,7 @@ def format_stats(stats: dict[str, Any]) -> str:
         + (f" ({counts(stats['reasons'])})" if stats["reasons"] else ""),
         f"images {stats['images']} ({stats['images_without_captions']} without captions), captions {stats['captions']}",
         (f"captions per image: min {cpi['min']}, mean {cpi['mean']}, median {cpi['median']}, max {cpi['max']}"
-        f"  [{counts(cpi['histogram'])}]"),
+        f"  [captions: images {counts(cpi['histogram'], sep=': ')}]"),
         (f"caption words: min {words['min']}, mean {words['mean']}, median {words['median']}, "
         f"p95 {words['p95']}, max {words['max']}"),
         f"vocabulary: {stats['vocabulary']} words; most common"

@@ -357,3 +357,11 @@ def test_unusable_sources_raise_data_error(tmp_path):
         read_dataset(tmp_path / "d.jsonl", format="parquet")
     with pytest.raises(DataError, match="colour"):
         read_dataset(tmp_path / "d.jsonl", colour="red")
+
+
+def test_folder_and_file_formats_are_not_mixed_up(tmp_path):
+    (tmp_path / "d.jsonl").write_text("{}\n")
+    with pytest.raises(DataError, match="is a file; format 'imagefolder' reads folders"):
+        read_dataset(tmp_path / "d.jsonl", format="imagefolder")
+    with pytest.raises(DataError, match="is a folder; format 'jsonl' reads files"):
+        read_dataset(tmp_path, format="jsonl")

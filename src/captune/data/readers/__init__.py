@@ -85,6 +85,9 @@ def read_rows(
     fmt = format or detect_format(p)
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if p.is_dir() != (fmt == "imagefolder"):
+        kind = "a folder" if p.is_dir() else "a file"
+        raise DataError(f"{p} is {kind}; format {fmt!r} reads " + ("folders" if fmt == "imagefolder" else "files"))
     opts = reader_options_for(fmt, reader_options)
     rows: list[Row] = []
     rejects: list[Reject] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from captune.config import Schema
+from captune.data.records import CaptionRecord
 
 
 class ReaderOptions(Schema):
@@ -75,7 +76,7 @@ class Reject:
 class ReadResult:
     """What ``read_dataset`` returns: grouped records, rejected rows and the number of rows read."""
 
-    records: list
+    records: list[CaptionRecord]
     rejects: list[Reject] = field(default_factory=list)
     rows: int = 0
     format: str = ""
@@ -142,36 +143,43 @@ def row_from_mapping(
     Known keys: the image and caption keys, ``image_id``, ``event``, ``labels`` and ``meta``
     (captune's own records); every other key is kept under ``meta.attributes``.
     """
-    def reject(reason: str, detail: str, image: str | None = None) -> Reject:
+    got = _image_and_captions(obj, opts)
+    if len(got) == 3:
+        reason, detail, image = got
         return Reject(source, line, reason, f"{item}: {detail}" if item else detail, image)
-
-    image_key = pick_key(obj, opts.image_column, IMAGE_KEYS)
-    image = obj.get(image_key) if image_key else None
-    if image is None or (isinstance(image, str) and not image.strip()):
-        wanted = opts.image_column or " / ".join(IMAGE_KEYS[:4])
-        return reject("missing_field", f"no image path (expected a key {wanted})")
-    if not isinstance(image, str):
-        return reject("malformed_row", f"image path must be a string, got {type(image).__name__}")
-    caption_key = pick_key(obj, opts.caption_column, CAPTION_KEYS)
-    if caption_key is None:
-        wanted = opts.caption_column or " / ".join(CAPTION_KEYS[:3])
-        return reject("missing_caption", f"no caption (expected a key {wanted})", image)
-    captions = as_captions(obj[caption_key])
-    if captions is None:
-        return reject("malformed_row", f"{caption_key!r} must be a string or a list of strings", image)
-    if not captions:
-        return reject("missing_caption", f"{caption_key!r} is empty", image)
+    (image_key, image), (caption_key, captions) = got
     image_id, resolved = image_ref(image, root)
     if obj.get("image_id") not in (None, ""):
         image_id = str(obj["image_id"])
     meta = mapping_meta(obj, {image_key, caption_key, "image_id"})
-    if not isinstance(meta, dict):
-        return reject("malformed_row", "'meta' must be an object", image)
+    if meta is None:
+        return Reject(source, line, "malformed_row", "'meta' must be an object", image)
     here = locator(source, line, item)
     if meta.get("source") not in (None, here):
         here["origin"] = meta["source"]
     meta["source"] = here
     return Row(image_id, resolved, captions, meta, source, line, item)
+
+
+def _image_and_captions(obj: dict[str, Any], opts: ReaderOptions) -> tuple:
+    """``((image_key, image), (caption_key, captions))``, or ``(reason, detail, image)`` for a reject."""
+    image_key = pick_key(obj, opts.image_column, IMAGE_KEYS)
+    image = obj.get(image_key) if image_key else None
+    if image is None or (isinstance(image, str) and not image.strip()):
+        wanted = opts.image_column or " / ".join(IMAGE_KEYS[:4])
+        return "missing_field", f"no image path (expected a key {wanted})", None
+    if not isinstance(image, str):
+        return "malformed_row", f"image path must be a string, got {type(image).__name__}", None
+    caption_key = pick_key(obj, opts.caption_column, CAPTION_KEYS)
+    if caption_key is None:
+        wanted = opts.caption_column or " / ".join(CAPTION_KEYS[:3])
+        return "missing_caption", f"no caption (expected a key {wanted})", image
+    captions = as_captions(obj[caption_key])
+    if captions is None:
+        return "malformed_row", f"{caption_key!r} must be a string or a list of strings", image
+    if not captions:
+        return "missing_caption", f"{caption_key!r} is empty", image
+    return (image_key, image), (caption_key, captions)
 
 
 def mapping_meta(obj: dict[str, Any], used: set[str]) -> dict[str, Any] | None:
