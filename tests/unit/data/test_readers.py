@@ -151,6 +151,23 @@ def test_csv_without_header_is_detected(tmp_path):
         ("x.jpg", ["A red kite", "Kite over the sea"]), ("y.jpg", ["A blue kite"])]
 
 
+def test_separator_is_sniffed_from_the_first_field(tmp_path):
+    path = write_lines(tmp_path / "pipes.csv", ["a.jpg,A sign that says | open |", "b.jpg,Closed"])
+    assert [r.captions for r in read_dataset(path).records] == [["A sign that says | open |"], ["Closed"]]
+    path = write_lines(tmp_path / "f30k.txt", ["10002456.jpg| 0| Men, in hard hats , work .", "10002456.jpg| 1| Men ."])
+    result = read_dataset(path)
+    assert (result.format, result.records[0].captions) == ("flickr30k", ["Men, in hard hats , work .", "Men ."])
+
+
+def test_columns_that_do_not_fit_are_a_clear_error(tmp_path):
+    path = write_lines(tmp_path / "one.csv", ["a.jpg", "b.jpg"])
+    with pytest.raises(DataError, match="do not fit the first row's 1 columns"):
+        read_dataset(path)
+    path = write_lines(tmp_path / "two.csv", ["a.jpg,x", "b.jpg,y"])
+    with pytest.raises(DataError, match="caption column 5"):
+        read_dataset(path, caption_column="5")
+
+
 def test_csv_header_option_and_missing_column(tmp_path):
     path = write_lines(tmp_path / "t.csv", ["photo,words", "x.jpg,hello there"])
     with pytest.raises(DataError, match="no image column.*photo, words.*--image-column"):

@@ -27,7 +27,7 @@ from captune.data.readers.base import ReaderOptions, ReadResult, Reject, Row, de
 from captune.data.readers.coco import is_karpathy, load_json_document, read_coco_rows, read_karpathy_rows
 from captune.data.readers.folder import read_folder_rows
 from captune.data.readers.jsonl import read_jsonl_rows
-from captune.data.readers.table import read_csv_rows, read_flickr8k_rows
+from captune.data.readers.table import read_csv_rows, read_flickr8k_rows, sniff_separator
 from captune.data.records import CaptionRecord
 from captune.data.text import iter_lines
 from captune.errors import DataError
@@ -133,10 +133,9 @@ def detect_format(path: str | os.PathLike) -> str:
         return "flickr8k"
     if first.lstrip().startswith("{"):
         return "jsonl"
-    if "| " in first:
-        return "flickr30k"
-    if suffix in (".csv", ".txt", ".token"):
-        return "csv"
+    if suffix in (".csv", ".txt", ".token") or "|" in first:
+        sep = sniff_separator(p)
+        return "flickr30k" if sep == "| " else "tsv" if sep == "\t" else "csv"
     raise DataError(f"{p}: cannot tell the format from the name or first line; pass --format ({', '.join(FORMATS)})")
 
 

@@ -53,11 +53,14 @@ def read_csv_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> It
 
 
 def sniff_separator(path: str | os.PathLike) -> str:
+    """The separator after which the first line's first field is an image name or image column."""
     if Path(path).suffix.lower() == ".tsv":
         return "\t"
     first = next((t for _, t in iter_lines(path) if t.strip()), "")
-    if "|" in first:
-        return "| "
+    for sep in (",", "| ", "\t", ";"):
+        field = first.split(sep.strip() or sep, 1)[0].strip().lower()
+        if sep.strip() in first and (field.endswith(IMAGE_EXTENSIONS) or field in IMAGE_KEYS):
+            return sep
     if "\t" in first and "," not in first:
         return "\t"
     return ","
@@ -99,6 +102,11 @@ def _header(fields: list[str], opts: ReaderOptions) -> list[str] | None:
 def _columns(columns: list[str], opts: ReaderOptions, source: str, named: bool) -> tuple[int, int]:
     image = _column(columns, opts.image_column, IMAGE_KEYS, 0, named, source, "image")
     caption = _column(columns, opts.caption_column, CAPTION_KEYS, len(columns) - 1, named, source, "caption")
+    if max(image, caption) >= len(columns) or image == caption:
+        raise DataError(
+            f"{source}: image column {image} and caption column {caption} do not fit the first row's "
+            f"{len(columns)} columns; check --separator, --image-column and --caption-column"
+        )
     return image, caption
 
 
