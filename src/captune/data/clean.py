@@ -80,7 +80,6 @@ _HANDLES = re.compile(
 _HANDLE_ONLY = re.compile(_HANDLE.replace("(?:['’]s\\b)?", ""))
 _HASHTAG = r"(?<![\w&#])#\w*[^\W\d_]\w*"
 _HASHTAG_RE = re.compile(_HASHTAG)
-_HASHTAG_BLOCKS = re.compile(rf"(?:[ \t.,]*{_HASHTAG})+[ \t.]*$|^[ \t]*{_HASHTAG}(?:[ \t,]*{_HASHTAG})+")
 _EMOJI_CHAR = (
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u231a\u231b\u2328\u23cf\u23e9-\u23f3\u23f8-\u23fa"
     "\U000e0020-\U000e007f]"
@@ -98,6 +97,7 @@ _TIDY = [
     (re.compile(r"([(\[])[ \t]+"), r"\1"),
     (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
     (re.compile(r"[,;:][ \t]*([.!?…])"), r"\1"),
+    (re.compile(r"(?<!\.)\.[ \t]*\.(?!\.)"), "."),
     (re.compile(r"^(?:[\s,;:\-–—|/•·]|[.!?…]+(?=\s))+"), ""),
     (re.compile(r"[\s,;:\-–—|/•·]+$"), ""),
     (re.compile(r"[ \t]{2,}"), " "),
@@ -111,19 +111,48 @@ def tidy(text: str) -> str:
     return text.strip()
 
 
-def _removal(pattern: re.Pattern, repl: Any = "") -> Any:
+def _removal(pattern: re.Pattern, repl: Any = "", applies: Any = None) -> Any:
+    """A rule that removes ``pattern``; ``applies(text)`` false skips the regex (a fast pre-check)."""
     def rule(text: str) -> str:
+        if applies is not None and not applies(text):
+            return text
         new = pattern.sub(repl, text)
         return tidy(new) if new != text else text
     return rule
 
 
+def _contains(*needles: str):
+    return lambda text: any(n in text.lower() for n in needles)
+
+
 def _hashtags(mode: str):
     def rule(text: str) -> str:
-        new = _HASHTAG_BLOCKS.sub("", text)
-        new = _HASHTAG_RE.sub("" if mode == "strip" else lambda m: m.group(0)[1:], new)
+        tags = list(_HASHTAG_RE.finditer(text)) if "#" in text else []
+        if not tags:
+            return text
+        lo, hi = _hashtag_blocks(text, tags) if mode == "strip_trailing" else (0, len(text))
+        parts, pos = [], lo
+        for m in (m for m in tags if lo <= m.start() and m.end() <= hi):
+            parts.append(text[pos : m.start()] + ("" if mode == "strip" else m.group(0)[1:]))
+            pos = m.end()
+        new = "".join(parts) + text[pos:hi] if lo < hi else ""
         return tidy(new) if new != text else text
     return rule
+
+
+def _hashtag_blocks(text: str, tags: list[re.Match]) -> tuple[int, int]:
+    """``(lo, hi)``: the text between a leading block of two or more hashtags and the trailing block."""
+    hi = len(text)
+    for m in reversed(tags):
+        if text[m.end() : hi].strip(" \t.,"):
+            break
+        hi = m.start()
+    lo, leading = 0, 0
+    for m in tags:
+        if text[lo : m.start()].strip(" \t,"):
+            break
+        lo, leading = m.end(), leading + 1
+    return (lo if leading >= 2 else 0), hi
 
 
 def _whitespace(text: str) -> str:
@@ -133,12 +162,12 @@ def _whitespace(text: str) -> str:
 def rules_for(cfg: CleanConfig) -> list[tuple[str, Any]]:
     """The enabled rules as ``(name, function)`` in the order they run."""
     rules = [
-        ("urls", cfg.strip_urls, _removal(_URL)),
-        ("hints", cfg.strip_hints, _removal(_HINT)),
-        ("handles", cfg.handles == "strip", _removal(_HANDLES)),
-        ("handles", cfg.handles == "unwrap", _removal(_HANDLE_ONLY, lambda m: m.group(0)[1:])),
+        ("urls", cfg.strip_urls, _removal(_URL, applies=_contains("http", "www.", "/"))),
+        ("hints", cfg.strip_hints, _removal(_HINT, applies=_contains("swipe", "slide", "scroll", "bio"))),
+        ("handles", cfg.handles == "strip", _removal(_HANDLES, applies=_contains("@"))),
+        ("handles", cfg.handles == "unwrap", _removal(_HANDLE_ONLY, lambda m: m.group(0)[1:], _contains("@"))),
         ("hashtags", cfg.hashtags != "keep", _hashtags(cfg.hashtags)),
-        ("emoji", cfg.strip_emoji, _removal(_EMOJI)),
+        ("emoji", cfg.strip_emoji, _removal(_EMOJI, applies=lambda text: not text.isascii())),
         ("whitespace", cfg.collapse_whitespace, _whitespace),
         ("lowercase", cfg.lowercase, str.lower),
     ]

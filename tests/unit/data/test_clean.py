@@ -134,3 +134,10 @@ def test_unknown_rule_is_a_config_error(tmp_path):
     bad.write_text("strip_emojis: true\n")
     with pytest.raises(ConfigError, match="strip_emojis: unknown key"):
         load_config(CleanConfig, bad)
+
+
+def test_hashtag_blocks_take_their_separators_with_them():
+    assert clean("Sunset. #a, #b.", CleanConfig(hashtags="strip")) == "Sunset."
+    assert clean("Sunset. #a, #b.", CleanConfig(hashtags="strip_trailing")) == "Sunset."
+    assert clean("#a #b", CleanConfig(hashtags="strip_trailing")) == ""
+    assert clean("Wait... what", CleanConfig(hashtags="strip")) == "Wait... what"

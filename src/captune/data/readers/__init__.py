@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from captune.config import format_validation_error
 from captune.data.readers.base import ReaderOptions, ReadResult, Reject, Row, default_root
 from captune.data.readers.coco import is_karpathy, load_json_document, read_coco_rows, read_karpathy_rows
@@ -98,8 +100,6 @@ def read_rows(
 
 def reader_options(**options: Any) -> ReaderOptions:
     """Validate reader options (unknown names are errors)."""
-    from pydantic import ValidationError
-
     try:
         return ReaderOptions.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as e:
