@@ -128,8 +128,7 @@ def data_clean(input, out, config, as_json, format, image_root, **options) -> No
     for rule, pairs in summary["examples"].items():
         for before, after in pairs[:2]:
             click.echo(f"  {rule}: {before!r}\n  {' ' * len(rule)}  -> {after!r}")
-    if summary["rejects"]:
-        click.echo(f"{summary['rejected']} rejected rows -> {summary['rejects']}")
+    click.echo(f"{summary['rejected']} rejected -> {summary['rejects']}")
 
 
 @data.command("split")

@@ -268,7 +268,7 @@ class CleanResult:
     rejects: list[Reject]
     report: CleanReport
     out: Path
-    rejects_path: Path | None
+    rejects_path: Path
 
     def to_json(self) -> dict[str, Any]:
         reasons = Counter(r.reason for r in self.rejects)
@@ -279,7 +279,7 @@ class CleanResult:
             "reasons": dict(reasons),
             **self.report.to_json(),
             "out": str(self.out),
-            "rejects": str(self.rejects_path) if self.rejects_path else None,
+            "rejects": str(self.rejects_path),
         }
 
 
@@ -294,8 +294,8 @@ def clean_file(
 ) -> CleanResult:
     """Read a dataset, clean its captions and write records to ``out`` (JSONL).
 
-    Rows that cannot be read or whose captions are all dropped go to ``OUT.rejects.jsonl``
-    (written only when there are any).
+    Rows that cannot be read and dropped captions go to ``OUT.rejects.jsonl`` (written every
+    time, empty when nothing was rejected, so an old one never lingers).
     """
     cfg = load_clean_config(config, rules)
     rows, rejects, _ = read_rows(input, format, image_root, **reader_options)
@@ -305,8 +305,6 @@ def clean_file(
     rejects = rejects + drops + conflicts
     out = Path(out)
     write_records(out, records)
-    rejects_path = None
-    if rejects:
-        rejects_path = out.with_name(out.stem + ".rejects.jsonl")
-        write_jsonl(rejects_path, (r.to_json() for r in rejects))
+    rejects_path = out.with_name(out.stem + ".rejects.jsonl")
+    write_jsonl(rejects_path, (r.to_json() for r in rejects))
     return CleanResult(n_rows, len(records), rejects, report, out, rejects_path)
