@@ -55,8 +55,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     image = _open_checked(data, path, max_pixels, verify=False)
     try:
         image.load()
-    except Image.DecompressionBombError as e:
-        raise ImageError("too_many_pixels", f"{path}: {e}") from None
     except _DECODE_ERRORS as e:
         raise _decode_error(path, e) from None
     image = _upright(image)

@@ -2,7 +2,9 @@
 
 Rows of the same image are grouped into one ``CaptionRecord`` so that splits never leak an
 image. ``meta`` holds ``event``, ``labels`` and ``attributes`` when the source has them, plus
-``source`` (file and line numbers the record came from) and, for split files, ``split``.
+``source`` (the file and the line numbers, or JSON items, the record came from; ``origin`` when
+it was read from an earlier records file), ``conflicts`` (values that differed between rows of
+the same image) and, for split files, ``split``.
 
 On disk a record is one JSON object per line: ``{"image_id", "image", "captions", "meta"}``.
 """
