@@ -49,3 +49,9 @@ def write_colour_records(root, n_per_colour: int = 3, size: int = 32):
 @pytest.fixture
 def colour_data(tmp_path):
     return write_colour_records(tmp_path / "colours")
+
+
+@pytest.fixture(scope="session")
+def colour_data_shared(tmp_path_factory):
+    """The colour squares, written once per session (for module-scoped trained models)."""
+    return write_colour_records(tmp_path_factory.mktemp("colours-shared"))

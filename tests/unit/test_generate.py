@@ -17,12 +17,10 @@ from captune.train.loop import finetune
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, colour_data_shared):
     """A tiny OPT captioner fine-tuned for a few steps on the colour squares."""
-    import conftest
-
     root = tmp_path_factory.mktemp("gen")
-    data = conftest.write_colour_records(root / "colours")
+    data = colour_data_shared
     cfg = load_config(TrainConfig, None, [
         f"data.train={data}", f"output_dir={root / 'run'}", "train.max_steps=30", "train.lr=3e-3",
         "train.batch_size=4", "finetune.targets=all_linear", "data.prompt=Colour of {event}:"])

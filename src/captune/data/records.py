@@ -2,21 +2,25 @@
 
 Rows of the same image are grouped into one ``CaptionRecord`` so that splits never leak an
 image. ``meta`` holds ``event``, ``labels`` and ``attributes`` when the source has them, plus
-``source`` (file and line numbers the record came from) and, for split files, ``split``.
+``source`` (the file and the line numbers, or JSON items, the record came from; ``origin`` when
+it was read from an earlier records file), ``conflicts`` (values that differed between rows of
+the same image) and, for split files, ``split``.
 
 On disk a record is one JSON object per line: ``{"image_id", "image", "captions", "meta"}``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from captune.data.text import iter_lines, undecodable
 from captune.errors import DataError
-from captune.io import iter_jsonl, write_jsonl
+from captune.io import write_jsonl
 
 
 @dataclass
@@ -59,7 +63,26 @@ class CaptionRecord:
 
 def read_records(path: str | os.PathLike) -> list[CaptionRecord]:
     """Read a records JSONL file written by ``captune data validate`` or ``split``."""
-    return [CaptionRecord.from_json(obj, f"{path}:{line}") for line, obj in iter_jsonl(path)]
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    records = []
+    for line, text in iter_lines(path):
+        if text.strip():
+            records.append(CaptionRecord.from_json(_record_object(text, f"{path}:{line}"), f"{path}:{line}"))
+    return records
+
+
+def _record_object(text: str, where: str) -> dict[str, Any]:
+    if undecodable(text):
+        raise DataError(f"{where}: not valid UTF-8")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e.msg})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def write_records(path: str | os.PathLike, records: Iterable[CaptionRecord]) -> int:

@@ -1,0 +1,169 @@
+"""Delimited caption tables: CSV, TSV, the Flickr30k ``image_name| comment_number| comment``
+layout and the Flickr8k token file (``1000268201_693b08cb0e.jpg#0<TAB>A child in ...``).
+
+CSV quoting follows the csv module (quoted separators and newlines inside quotes work), except
+for ``|`` separators: the Flickr30k file quotes nothing and its captions contain quote marks,
+so quotes are read literally there and a caption that holds the separator is rejoined.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from captune.data.readers.base import (
+    CAPTION_KEYS,
+    IMAGE_EXTENSIONS,
+    IMAGE_KEYS,
+    ReaderOptions,
+    Reject,
+    Row,
+    image_ref,
+    locator,
+    row_from_mapping,
+)
+from captune.data.text import iter_lines, open_text, undecodable
+from captune.errors import DataError
+
+# Per-caption numbering (Flickr30k's comment_number): the caption order already keeps it, and as
+# image metadata it would only differ from row to row.
+CAPTION_INDEX_COLUMNS = {"comment_number", "caption_number", "caption_id", "sentid"}
+
+
+def read_csv_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> Iterator[Row | Reject]:
+    """Rows of a CSV/TSV file; ``opts.separator`` defaults from the extension and first line."""
+    source = str(path)
+    sep = opts.separator or sniff_separator(path)
+    delimiter, dialect = csv_dialect(sep)
+    with open_text(path) as f:
+        reader = csv.reader(f, delimiter=delimiter, **dialect)
+        records = _numbered(reader)
+        first = next(records, None)
+        if first is None:
+            return
+        header = _header(first[1], opts)
+        columns = header or [f"column_{i}" for i in range(len(first[1]))]
+        image_col, caption_col = _columns(columns, opts, source, bool(header))
+        if not header:
+            records = _chain(first, records)
+        for line_no, fields in records:
+            yield _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, source, line_no)
+
+
+def sniff_separator(path: str | os.PathLike) -> str:
+    """The separator after which the first line's first field is an image name or image column."""
+    if Path(path).suffix.lower() == ".tsv":
+        return "\t"
+    first = next((t for _, t in iter_lines(path) if t.strip()), "")
+    for sep in (",", "| ", "\t", ";"):
+        field = first.split(sep.strip() or sep, 1)[0].strip().lower()
+        if sep.strip() in first and (field.endswith(IMAGE_EXTENSIONS) or field in IMAGE_KEYS):
+            return sep
+    if "\t" in first and "," not in first:
+        return "\t"
+    return ","
+
+
+def csv_dialect(sep: str) -> tuple[str, dict]:
+    """The csv module's delimiter and options for a separator such as ``,`` or ``| ``."""
+    delimiter = sep.rstrip(" ") or sep
+    if len(delimiter) != 1:
+        raise DataError(f"separator {sep!r}: expected one character, optionally followed by spaces (e.g. ',' or '| ')")
+    dialect = {"skipinitialspace": sep != delimiter, "strict": False}
+    if delimiter == "|":
+        # fields are stripped later; keeping the spaces lets a caption split on "|" be rejoined exactly
+        dialect.update(quoting=csv.QUOTE_NONE, skipinitialspace=False)
+    return delimiter, dialect
+
+
+def _numbered(reader) -> Iterator[tuple[int, list[str]]]:
+    """``(first line of the record, fields)`` for each non-blank CSV record."""
+    start = 1
+    for fields in reader:
+        if any(f.strip() for f in fields):
+            yield start, fields
+        start = reader.line_num + 1
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _header(fields: list[str], opts: ReaderOptions) -> list[str] | None:
+    names = [f.strip() for f in fields]
+    if opts.header is None and names and names[0].lower().endswith(IMAGE_EXTENSIONS):
+        return None
+    return names if opts.header in (None, True) else None
+
+
+def _columns(columns: list[str], opts: ReaderOptions, source: str, named: bool) -> tuple[int, int]:
+    image = _column(columns, opts.image_column, IMAGE_KEYS, 0, named, source, "image")
+    caption = _column(columns, opts.caption_column, CAPTION_KEYS, len(columns) - 1, named, source, "caption")
+    if max(image, caption) >= len(columns) or image == caption:
+        raise DataError(
+            f"{source}: image column {image} and caption column {caption} do not fit the first row's "
+            f"{len(columns)} columns; check --separator, --image-column and --caption-column"
+        )
+    return image, caption
+
+
+def _column(columns, wanted, candidates, fallback, named, source, what) -> int:
+    if wanted is not None and wanted.isdigit():
+        return int(wanted)
+    if not named:
+        if wanted is not None:
+            raise DataError(f"{source}: the file has no header, so --{what}-column must be a column number")
+        return fallback
+    names = [wanted] if wanted is not None else list(candidates)
+    for name in names:
+        if name in columns:
+            return columns.index(name)
+    raise DataError(
+        f"{source}: no {what} column (looked for {', '.join(names)}; the header has {', '.join(columns)}). "
+        f"Name it with --{what}-column, or pass --no-header if the first line is data"
+    )
+
+
+def _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, source, line_no) -> Row | Reject:
+    if any(undecodable(f) for f in fields):
+        return Reject(source, line_no, "undecodable_bytes", "row is not valid UTF-8")
+    if len(fields) > len(columns) and caption_col == len(columns) - 1 and delimiter == "|":
+        fields = fields[:caption_col] + [delimiter.join(fields[caption_col:])]
+    if len(fields) <= max(image_col, caption_col):
+        return Reject(source, line_no, "malformed_row", f"expected {len(columns)} columns, found {len(fields)}")
+    obj = {
+        name: fields[i].strip()
+        for i, name in enumerate(columns)
+        if i < len(fields) and name not in CAPTION_INDEX_COLUMNS
+    }
+    row_opts = opts.model_copy(update={"image_column": columns[image_col], "caption_column": columns[caption_col]})
+    return row_from_mapping(obj, row_opts, root, source, line_no)
+
+
+def read_flickr8k_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> Iterator[Row | Reject]:
+    """Rows of a Flickr8k/Flickr30k token file: ``NAME#k<TAB>caption``, the ``#k`` suffix dropped."""
+    source = str(path)
+    for line_no, text in iter_lines(path):
+        if not text.strip():
+            continue
+        if undecodable(text):
+            yield Reject(source, line_no, "undecodable_bytes", "line is not valid UTF-8")
+            continue
+        name, tab, caption = text.partition("\t")
+        image = _strip_caption_number(name.strip())
+        if not tab or not image:
+            yield Reject(source, line_no, "malformed_row", "expected IMAGE#k<TAB>caption")
+        elif not caption.strip():
+            yield Reject(source, line_no, "missing_caption", "empty caption", image)
+        else:
+            image_id, resolved = image_ref(image, root)
+            meta = {"source": locator(source, line_no)}
+            yield Row(image_id, resolved, [caption.strip()], meta, source, line_no)
+
+
+def _strip_caption_number(name: str) -> str:
+    base, hash_, k = name.rpartition("#")
+    return base if hash_ and k.isdigit() else name
