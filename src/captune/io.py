@@ -80,7 +80,10 @@ def iter_jsonl(path: str | os.PathLike, skip_partial_last: bool = False) -> Iter
     if not path.exists():
         raise DataError(f"{path}: file not found")
     with path.open(encoding="utf-8-sig", newline="") as f:
-        lines = f.read().splitlines(keepends=True)
+        # Only "\n" ends a line: str.splitlines would also split on U+2028 and friends, which
+        # are valid inside JSON strings.
+        lines = f.read().split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue

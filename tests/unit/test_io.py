@@ -38,3 +38,9 @@ def test_partial_last_line_can_be_skipped(tmp_path):
     p = tmp_path / "log.jsonl"
     p.write_text('{"i": 0}\n{"i": 1')
     assert [o for _, o in iter_jsonl(p, skip_partial_last=True)] == [{"i": 0}]
+
+
+def test_line_separator_inside_a_caption_survives(tmp_path):
+    p = tmp_path / "x.jsonl"
+    write_jsonl(p, [{"caption": "a\u2028b\x85c"}, {"caption": "d"}])
+    assert [o["caption"] for o in read_jsonl(p)] == ["a\u2028b\x85c", "d"]
