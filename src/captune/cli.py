@@ -144,17 +144,28 @@ def train(config, overrides, resume, dry_run, help_config, as_json, progress) ->
 @click.option("--seed", type=int, help="Sampling seed.")
 @click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
 @click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
-@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]),
+              help="Weights dtype (bfloat16 on a GPU halves memory).")
+@click.option("--clean", "clean_config", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Caption clean-up rules (YAML, as for `captune data clean`); default strips @handles, "
+                   "hashtags and links.")
+@click.option("--raw", is_flag=True, help="Keep the generated text as it is (no clean-up).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when on a terminal).")
-def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_size, dtype, as_json, progress,
-            **settings) -> None:
+def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_size, dtype, clean_config, raw,
+            as_json, progress, **settings) -> None:
     """Caption images with a base model or a fine-tuned checkpoint; reruns skip images already done."""
     from captune.generate import caption_images, decoding_preset
 
     dec = decoding_preset(decoding, **settings)
+    post = False if raw else None
+    if clean_config:
+        from captune.data.clean import load_clean_config
+
+        post = load_clean_config(clean_config, {})
     summary = caption_images(input_, out, model=model, adapter=adapter, decoding=dec, prompt=prompt,
-                             batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress)
+                             batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress,
+                             postprocess=post)
     if as_json:
         echo_json(summary)
         return

@@ -172,6 +172,23 @@ def items_from_input(path: str | os.PathLike, image_root: str | None = None) -> 
     return [CaptionItem(r.image_id, str(root / r.image), r.meta) for r in read_records(p)]
 
 
+def default_postprocess():
+    """The caption clean-up used unless told otherwise: no @handles, hashtags or links."""
+    from captune.data.clean import CleanConfig
+
+    return CleanConfig(strip_urls=True, handles="strip", hashtags="strip", min_words=0)
+
+
+def tidy(caption: str, postprocess=None) -> str:
+    """Apply a ``CleanConfig`` to a generated caption (``None``: the default; ``False``: none)."""
+    if postprocess is False:
+        return caption
+    from captune.data.clean import clean_caption
+
+    text, _ = clean_caption(caption, postprocess or default_postprocess())
+    return text
+
+
 def load_for_captioning(model: str | None, adapter: str | None, dtype: str = "float32", merge: bool = False):
     """``(model, processor, meta)`` for a base model or a captune checkpoint (``meta`` has the prompt)."""
     from captune.models.loading import load_captioner, load_checkpoint
@@ -195,8 +212,14 @@ def caption_images(
     image_root: str | None = None,
     dtype: str = "float32",
     progress: bool | None = None,
+    postprocess=None,
 ) -> dict[str, Any]:
-    """Caption a folder or records file into ``out`` (JSONL), skipping images already there."""
+    """Caption a folder or records file into ``out`` (JSONL), skipping images already there.
+
+    ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
+    (default ``POSTPROCESS``: @handles, hashtags and links stripped, whitespace tidied);
+    pass ``False`` to keep the raw text.
+    """
     from captune.io import JsonlAppender, iter_jsonl
     from captune.models.blip2 import Blip2Batcher, Blip2Captioner
 
@@ -215,6 +238,7 @@ def caption_images(
     with JsonlAppender(out) as log:
         def write(chunk, results):
             for it, candidates in zip(chunk, results[0]):
+                candidates = [tidy(c, postprocess) for c in candidates]
                 row = {"image_id": it.image_id, "caption": candidates[0], **fields}
                 if len(candidates) > 1:
                     row["candidates"] = candidates

@@ -119,3 +119,13 @@ def test_caption_a_folder_with_a_base_model(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CaptuneError, match="no images found"):
         caption_images(tmp_path / "empty", tmp_path / "o.jsonl", model="tiny-blip2-t5")
+
+
+def test_generated_captions_are_tidied_unless_raw():
+    from captune.data.clean import CleanConfig
+    from captune.generate import tidy
+
+    text = "a red circle  above a square #shapes thanks to @bob https://x.co/a"
+    assert tidy(text) == "a red circle above a square"
+    assert tidy(text, False) == text
+    assert "#shapes" in tidy(text, CleanConfig(handles="strip"))
