@@ -357,6 +357,108 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
 
 # --- end data commands ---
 
+# --- report commands ---
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@cli.command("evaluate")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Records JSONL with reference captions (e.g. data/splits/test.jsonl).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for predictions.jsonl and eval.json (a rerun reuses the captions there).")
+@click.option("--model", default=None, help="Base model: name (captune models list), Hugging Face id or folder.")
+@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Fine-tuned checkpoint folder (its base model and prompt are used unless given).")
+@click.option("--predictions", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Evaluate captions already written ({\"image_id\", \"caption\"} lines) instead of a model.")
+@click.option("--decoding", default="beam", show_default=True,
+              type=click.Choice(["greedy", "beam", "top_k", "top_p", "temperature"]), help="Decoding preset.")
+@click.option("--decodings", default=None,
+              help="Also compare these presets side by side, e.g. beam,top_k,top_p (features computed once).")
+@click.option("--metrics", default=None,
+              help="Comma-separated metrics (default: BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE, diversity, "
+                   "and CLIPScore/RefCLIPScore with --clip-model).")
+@click.option("--clip-model", default=None, help="CLIP model (name or folder) for CLIPScore and hallucination checks.")
+@click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
+@click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
+@click.option("--image-root", default=None, help="Folder that relative image paths in the records resolve against.")
+@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]),
+              help="Weights dtype.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and error counts as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when on a terminal).")
+def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, metrics, clip_model, prompt,
+                 batch_size, image_root, dtype, as_json, progress) -> None:
+    """Caption a test set (or read captions), score them and write OUT/eval.json."""
+    from captune.evaluate import evaluate
+
+    result = evaluate(data, out, model=model, adapter=adapter, predictions=predictions, decoding=decoding,
+                      decodings=_csv(decodings) or (), metrics=_csv(metrics), clip_model=clip_model, prompt=prompt,
+                      batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress)
+    summary = {"out": out, "images": result["data"]["images"], "metrics": result["metrics"],
+               "unavailable": result["unavailable"], "errors": result["errors"]["counts"]}
+    if result.get("decodings"):
+        summary["decodings"] = {row["name"]: row["metrics"] for row in result["decodings"]}
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{summary['images']} images -> {out}/eval.json")
+    for name, value in result["metrics"].items():
+        shown = f"{value:.4f}" if value is not None else f"unavailable: {result['unavailable'].get(name, '')}"
+        click.echo(f"  {name:<14} {shown}")
+    click.echo("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    for row in result.get("decodings") or []:
+        values = ", ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items() if v is not None)
+        click.echo(f"  {row['label']:<22} {values}")
+
+
+@cli.command("compare")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--resamples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Bootstrap resamples and permutation rounds.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the resampling.")
+@click.option("--metrics", default=None, help="Comma-separated metrics to compare (default: all in both).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_cmd(dirs, resamples, seed, metrics, as_json) -> None:
+    """Compare evaluation folders (A B [C ...]): each against the first, with 95% intervals and p-values."""
+    from captune.evaluate import compare
+    from captune.report.text import format_comparison
+
+    result = compare(dirs, resamples=resamples, seed=seed, metrics=_csv(metrics))
+    if as_json:
+        echo_json(result)
+        return
+    for pair in result.get("comparisons", [result]):
+        click.echo(format_comparison(pair))
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Folder for report.html, report.md and report_files/ (default: the run folder).")
+@click.option("--resamples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Bootstrap resamples and permutation rounds for the comparisons.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the resampling and of the example sample.")
+@click.option("--examples", default=8, show_default=True, type=click.IntRange(min=0),
+              help="Images in the qualitative grid.")
+@click.option("--ratings", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Human ratings JSONL ({\"image_id\", \"model\", \"rating\"} per line).")
+@click.option("--model-card", is_flag=True,
+              help="Also write a Hugging Face model card (README.md) into the run's checkpoints/best/.")
+@click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
+def report_cmd(paths, out, resamples, seed, examples, ratings, model_card, as_json) -> None:
+    """Write the report of a training run (RUN_DIR) and/or evaluation folders (the first is the baseline)."""
+    from captune.report import build_report
+
+    written = build_report(paths, out=out, resamples=resamples, seed=seed, examples=examples, ratings=ratings,
+                           model_card=model_card)
+    if as_json:
+        echo_json(written)
+        return
+    for kind, path in written.items():
+        click.echo(f"{kind:<11} {path}")
+# --- end report commands ---
+
 
 def main() -> None:
     cli(prog_name="captune")

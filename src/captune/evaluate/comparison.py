@@ -1,0 +1,170 @@
+"""Compare evaluations of the same images: deltas, 95% intervals and paired p-values.
+
+    captune compare runs/x/eval/base runs/x/eval/finetuned [--resamples 1000] [--seed 0] [--json]
+
+Each folder is one written by ``captune evaluate`` (``eval.json``). Every folder after the first
+is compared with the first (A = first, B = the other). One row per metric: A, B, B - A, the
+relative change in percent, the 95% bootstrap interval of B - A and a paired p-value
+(``captune.evaluate.resample``: images resampled with replacement, the same resample for A and
+B; BLEU and CIDEr-D recomputed from sufficient statistics on each resample; the p-value from a
+paired permutation test of the same statistic). Metrics with per-image values (ROUGE-L,
+METEOR, CLIPScore, BERTScore, ...) are compared as means over images; corpus-only metrics
+(diversity) get A, B and the deltas without an interval.
+
+The relative change is left out (``rel_delta: null``, flag ``near_zero_baseline``) when |A| is
+below ``near_zero`` (default 0.01): a change from 0.002 to 0.09 is not "+4400%" in any useful
+sense.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from captune.errors import CaptuneError, DataError
+from captune.evaluate.resample import BleuStat, CiderStat, MeanStat, paired_test
+
+BLEU = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
+LOWER_IS_BETTER = {"self_bleu"}
+NO_DIRECTION = {"mean_length"}
+INTERVAL = "95% percentile bootstrap interval of B - A, images resampled with replacement (paired)"
+TEST = "paired permutation test (captions of A and B swapped per image at random), two-sided"
+
+
+def load_eval(directory: str | os.PathLike) -> dict[str, Any]:
+    from captune.evaluate.evaluation import EVAL_FILE
+    from captune.io import read_json
+
+    path = Path(directory) / EVAL_FILE
+    if not path.exists():
+        raise CaptuneError(f"{directory}: no {EVAL_FILE}; write one with `captune evaluate ... --out {directory}`")
+    ev = read_json(path)
+    ev["dir"], ev["name"] = str(directory), Path(directory).resolve().name
+    return ev
+
+
+def compare(
+    dirs: Sequence[str | os.PathLike],
+    resamples: int = 1000,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    near_zero: float = 0.01,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Compare every evaluation folder with the first; one comparison for two folders, else a list."""
+    if len(dirs) < 2:
+        raise CaptuneError("compare needs at least two evaluation folders (A, then B ...)")
+    evals = [load_eval(d) for d in dirs]
+    pairs = [compare_evals(evals[0], ev, resamples, seed, metrics, near_zero, confidence) for ev in evals[1:]]
+    return pairs[0] if len(pairs) == 1 else {"baseline": str(dirs[0]), "comparisons": pairs}
+
+
+def compare_evals(a: dict, b: dict, resamples: int = 1000, seed: int = 0, metrics: Sequence[str] | None = None,
+                  near_zero: float = 0.01, confidence: float = 0.95) -> dict[str, Any]:
+    """The comparison of two loaded ``eval.json`` objects (B against A)."""
+    rows_a, rows_b = _aligned(a, b)
+    names = _shared_metrics(a, b, metrics)
+    stats, corpus_only = _statistics(names, rows_a, rows_b)
+    tested = paired_test(stats, len(rows_a), resamples, seed, confidence) if stats else {}
+    table = {}
+    for name in names:
+        if name in tested:
+            r = tested[name]
+            table[name] = _row(name, r.a, r.b, near_zero, r.ci_low, r.ci_high, r.p_value, confidence)
+        elif name in corpus_only:
+            table[name] = _row(name, a["metrics"][name], b["metrics"][name], near_zero)
+    return {"a": _side(a), "b": _side(b), "images": len(rows_a), "resamples": resamples, "seed": seed,
+            "confidence": confidence, "interval": INTERVAL, "test": TEST, "metrics": table}
+
+
+def _side(ev: dict) -> dict[str, Any]:
+    return {"dir": ev["dir"], "name": ev["name"], "model": ev.get("model", {})}
+
+
+def _aligned(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
+    ia = {r["image_id"]: r for r in a["per_image"]}
+    ib = {r["image_id"]: r for r in b["per_image"]}
+    only_a, only_b = [i for i in ia if i not in ib], [i for i in ib if i not in ia]
+    if only_a or only_b:
+        parts = [f"{len(only_a)} images only in {a['dir']} ({_some(only_a)})" if only_a else "",
+                 f"{len(only_b)} images only in {b['dir']} ({_some(only_b)})" if only_b else ""]
+        raise DataError("the evaluations cover different images: " + "; ".join(p for p in parts if p)
+                        + "; evaluate both on the same records file")
+    return list(ia.values()), [ib[i] for i in ia]
+
+
+def _some(ids: list[str], k: int = 5) -> str:
+    return ", ".join(ids[:k]) + (f" and {len(ids) - k} more" if len(ids) > k else "")
+
+
+def _shared_metrics(a: dict, b: dict, wanted: Sequence[str] | None) -> list[str]:
+    both = [m for m, v in a["metrics"].items() if v is not None and b["metrics"].get(m) is not None]
+    if wanted is None:
+        return both
+    unknown = [m for m in wanted if m not in both]
+    if unknown:
+        raise CaptuneError(f"metrics {', '.join(unknown)} are not in both evaluations (shared: {', '.join(both)})")
+    return list(wanted)
+
+
+def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tuple[list, set[str]]:
+    stats: list = []
+    bleu = [m for m in BLEU if m in names]
+    if bleu or "cider" in names:
+        from captune.metrics.ptb import tokenize
+
+        # One list per side, in evaluation order, as COCO evaluation tokenizes (the lexer can look
+        # across caption boundaries).
+        flat = tokenize([c for r in rows_a for c in r["references"]])
+        ends = list(itertools.accumulate(len(r["references"]) for r in rows_a))
+        refs = [flat[end - len(r["references"]):end] for r, end in zip(rows_a, ends)]
+        preds_a, preds_b = tokenize([r["caption"] for r in rows_a]), tokenize([r["caption"] for r in rows_b])
+        if bleu:
+            stats.append(_Subset(BleuStat(preds_a, preds_b, refs), bleu))
+        if "cider" in names:
+            stats.append(CiderStat(preds_a, preds_b, refs))
+    corpus_only = set()
+    for m in names:
+        if m in BLEU or m == "cider":
+            continue
+        if any(m in r["scores"] for r in rows_a) and any(m in r["scores"] for r in rows_b):
+            stats.append(MeanStat(m, [r["scores"].get(m) for r in rows_a], [r["scores"].get(m) for r in rows_b]))
+        else:
+            corpus_only.add(m)
+    return stats, corpus_only
+
+
+class _Subset:
+    """Only some outputs of a statistic (e.g. BLEU-4 without BLEU-1..3)."""
+
+    def __init__(self, stat, names: list[str]):
+        self.stat, self.names = stat, tuple(names)
+        self.cols = [stat.names.index(n) for n in names]
+
+    def bootstrap(self, counts):
+        a, b = self.stat.bootstrap(counts)
+        return a[:, self.cols], b[:, self.cols]
+
+    def permute(self, swap):
+        a, b = self.stat.permute(swap)
+        return a[:, self.cols], b[:, self.cols]
+
+
+def _row(name: str, a: float, b: float, near_zero: float, low: float | None = None, high: float | None = None,
+         p: float | None = None, confidence: float = 0.95) -> dict[str, Any]:
+    delta = b - a
+    flags = []
+    if abs(a) < near_zero:
+        rel = None
+        flags.append("near_zero_baseline")
+    else:
+        rel = delta / abs(a) * 100
+    if low is None:
+        flags.append("no_interval")
+    significant = None if p is None else bool(p < 1 - confidence and (low > 0 or high < 0))
+    direction = "lower" if name in LOWER_IS_BETTER else None if name in NO_DIRECTION else "higher"
+    return {"a": a, "b": b, "delta": delta, "rel_delta": rel, "ci_low": low, "ci_high": high, "p_value": p,
+            "significant": significant, "better": direction, "flags": flags}
