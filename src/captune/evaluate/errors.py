@@ -44,6 +44,13 @@ FLAGS = {
     "hashtag": "contains a #hashtag",
     "url": "contains a link",
 }
+NAMES = {
+    "repetition": "repeated words or phrases", "omission": "missing key content words",
+    "unsupported": "words no reference uses", "hallucination": "words CLIP does not see in the image",
+    "too_short": "too few words", "too_long": "too many words", "handle": "leaked @handles",
+    "hashtag": "leaked #hashtags", "url": "leaked links",
+}
+"""Each flag as a noun phrase ("captions with ...")."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 

@@ -77,7 +77,7 @@ def evaluate(
             raise CaptuneError("--predictions evaluates captions already written: leave out --model, --adapter "
                                "and --decodings")
         _copy_predictions(predictions, items, preds_path)
-        run = {"prompt": None}
+        run = {"prompt": None, "captioned": 0, "skipped": len(items)}
     else:
         _check_reusable(preds_path, decoding, adapter)
         outs = {PRIMARY: preds_path} | {n: out / "decodings" / f"{n}.jsonl" for n in extra}
@@ -90,6 +90,7 @@ def evaluate(
     errors = analyze_errors(captions, refs, images, clip_model, **_clip_options(metric_options))
     report = _report(items, captions, result, errors, data, preds_path)
     report["model"] = _model_fingerprint(model, adapter, run.get("prompt"), predictions)
+    report["predictions"] |= {"captioned": run["captioned"], "reused": run["skipped"]}
     report["config"] = {"decoding": None if predictions else decoding.model_dump(),
                         "decoding_label": None if predictions else decoding.label(), "metrics": metrics,
                         "clip_model": clip_model, "options": {k: str(v) for k, v in metric_options.items()},

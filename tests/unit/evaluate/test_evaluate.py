@@ -1,0 +1,115 @@
+"""evaluate: captions from the tiny model or a file, eval.json contents, resuming, decodings, CLI."""
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from captune.cli import cli
+from captune.data.records import CaptionRecord, read_records, write_records
+from captune.errors import CaptuneError, DataError
+from captune.evaluate import evaluate
+from captune.io import read_jsonl, write_jsonl
+
+METRICS = ["bleu_4", "cider", "rouge_l"]
+
+
+def _tiny_encoders():
+    path = Path(__file__).parents[1] / "metrics" / "tiny_encoders.py"
+    spec = importlib.util.spec_from_file_location("tiny_encoders_for_evaluate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_base_model_eval_json_and_a_rerun_reuses_the_captions(colour_data, tmp_path):
+    out = tmp_path / "base"
+    ev = evaluate(colour_data, out, model="tiny-blip2-opt", metrics=METRICS, batch_size=4)
+    preds = read_jsonl(out / "predictions.jsonl")
+    assert len(preds) == 12 and {"image_id", "caption", "model", "adapter", "decoding"} <= set(preds[0])
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["metrics"].keys() == set(METRICS) and saved == json.loads(json.dumps(ev))
+    assert saved["data"] == {"path": str(Path(colour_data).resolve()), "images": 12, "references": 24,
+                             "sha256": hashlib.sha256(Path(colour_data).read_bytes()).hexdigest()}
+    assert saved["model"]["source"] == "base model" and saved["model"]["base_model"] == "tiny-blip2-opt"
+    assert saved["config"]["decoding_label"] == "beam(n=5)" and saved["predictions"]["captioned"] == 12
+    row = saved["per_image"][0]
+    assert row["caption"] == preds[0]["caption"] and set(row["scores"]) >= {"cider", "rouge_l"}
+    assert len(row["references"]) == 2 and Path(row["image"]).is_absolute()
+    assert set(saved["errors"]["counts"]) >= {"omission", "repetition", "url"}
+
+    again = evaluate(colour_data, out, model="tiny-blip2-opt", metrics=METRICS)
+    assert again["predictions"]["captioned"] == 0 and again["predictions"]["reused"] == 12
+    assert read_jsonl(out / "predictions.jsonl") == preds and again["metrics"] == saved["metrics"]
+    with pytest.raises(CaptuneError, match="written with adapter None and decoding"):
+        evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", metrics=METRICS)
+
+
+def test_decodings_share_one_pass_and_resume_per_file(colour_data, tmp_path):
+    out = tmp_path / "dec"
+    ev = evaluate(colour_data, out, model="tiny-blip2-opt", decodings="beam,top_k", metrics=METRICS)
+    beam, top_k = read_jsonl(out / "decodings" / "beam.jsonl"), read_jsonl(out / "decodings" / "top_k.jsonl")
+    assert len(beam) == len(top_k) == 12
+    # The primary decoding is beam too: the same captions, from the same image features.
+    assert [r["caption"] for r in beam] == [r["caption"] for r in read_jsonl(out / "predictions.jsonl")]
+    rows = {r["name"]: r for r in ev["decodings"]}
+    assert rows["top_k"]["label"] == "top_k(k=50,t=0.8)" and rows["beam"]["decoding"]["num_beams"] == 5
+    assert {"bleu_4", "cider", "rouge_l"} <= set(rows["beam"]["metrics"])
+    assert rows["beam"]["metrics"]["cider"] == pytest.approx(ev["metrics"]["cider"])
+    write_jsonl(out / "decodings" / "top_k.jsonl", top_k[:9])  # as if killed after 9 images
+    again = evaluate(colour_data, out, model="tiny-blip2-opt", decodings="beam,top_k", metrics=METRICS)
+    assert again["predictions"]["captioned"] == 3
+    assert len(read_jsonl(out / "decodings" / "top_k.jsonl")) == 12 and len(read_jsonl(out / "decodings" / "beam.jsonl")) == 12
+
+
+def test_predictions_file_must_cover_every_image(colour_data, tmp_path):
+    records = read_records(colour_data)
+    preds = tmp_path / "p.jsonl"
+    write_jsonl(preds, [{"image_id": r.image_id, "caption": "a red square"} for r in records[2:]])
+    with pytest.raises(DataError, match="no caption for 2 of 12 images: 'red_0.png', 'red_1.png'"):
+        evaluate(colour_data, tmp_path / "out", predictions=preds, metrics=METRICS)
+    write_jsonl(preds, [{"image_id": r.image_id, "caption": "a red square"} for r in records])
+    ev = evaluate(colour_data, tmp_path / "out", predictions=preds, metrics=METRICS)
+    assert ev["model"]["source"] == "predictions file" and ev["predictions"]["captioned"] == 0
+    assert [r["caption"] for r in ev["per_image"]] == ["a red square"] * 12
+    with pytest.raises(CaptuneError, match="leave out --model"):
+        evaluate(colour_data, tmp_path / "x", predictions=preds, model="tiny-blip2-opt")
+
+
+def test_records_without_references_are_refused(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_records(path, [CaptionRecord("a", "a.png", ["a cat"]), CaptionRecord("b", "b.png", [])])
+    with pytest.raises(DataError, match="1 records have no reference captions"):
+        evaluate(path, tmp_path / "out", predictions=path)
+
+
+def test_clip_model_adds_clipscore_and_the_hallucination_check(colour_data, tmp_path):
+    clip = _tiny_encoders().build_tiny_clip(tmp_path / "clip")
+    records = read_records(colour_data)
+    preds = tmp_path / "p.jsonl"
+    write_jsonl(preds, [{"image_id": r.image_id, "caption": "a red square with a purple star"} for r in records])
+    ev = evaluate(colour_data, tmp_path / "out", predictions=preds, metrics=["clipscore", "cider"],
+                  clip_model=str(clip))
+    assert ev["metrics"]["clipscore"] is not None and "clipscore" in ev["per_image"][0]["scores"]
+    assert "hallucination" in ev["errors"]["checked"]
+    for row in ev["per_image"]:
+        assert set(row["flags"].get("hallucination", [])) <= set(row["flags"]["unsupported"])
+        assert {"purple", "star"} <= set(row["flags"]["unsupported"])
+
+
+def test_cli_evaluate_json(colour_data, tmp_path):
+    records = read_records(colour_data)
+    preds = tmp_path / "p.jsonl"
+    write_jsonl(preds, [{"image_id": r.image_id, "caption": r.captions[0]} for r in records])
+    res = CliRunner().invoke(cli, ["evaluate", "--data", str(colour_data), "--predictions", str(preds),
+                                   "--out", str(tmp_path / "out"), "--metrics", "bleu_1,cider", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["images"] == 12 and out["metrics"]["bleu_1"] > 0.99 and out["errors"]["omission"] == 0
+    assert (tmp_path / "out" / "eval.json").exists()
+    text = CliRunner().invoke(cli, ["evaluate", "--data", str(colour_data), "--predictions", str(preds),
+                                    "--out", str(tmp_path / "out"), "--metrics", "bleu_4,cider"])
+    assert "12 images" in text.output and "cider" in text.output
