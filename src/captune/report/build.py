@@ -91,14 +91,14 @@ def _ratings_path(ratings, run_dir, evals) -> Path | None:
 def context(run, evals, pairs, examples: int, seed: int, ratings_path, resamples: int) -> dict[str, Any]:
     """Everything the templates show."""
     summary = sec.run_summary(run) if run else None
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"loss": None, "val_metrics": None, "errors": None}
     if run:
         best = (run.best or {}).get("step")
         figures["loss"] = _pic("loss", plots.loss_curves(run.train, run.evals, best),
                                "training and validation loss over optimizer steps")
         figures["val_metrics"] = _pic("val_metrics", plots.eval_metrics(run.evals, run.metric_names, best),
                                       "validation metrics at each evaluation")
-    figures["deltas"] = [_pic(f"deltas_{k}", plots.delta_forest(p), "relative change per metric with 95% intervals")
+    figures["deltas"] = [_pic(f"deltas_{k}", plots.delta_forest(p), "difference per metric with 95% intervals")
                          for k, p in enumerate(pairs)]
     if evals:
         figures["errors"] = _pic("errors", plots.error_bars([e["name"] for e in evals],

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from captune.report.text import label  # noqa: E402
+from captune.report.text import label, num  # noqa: E402
 
 COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 BETTER, WORSE, NEUTRAL = "#2E8B57", "#C0392B", "#7F8C8D"
@@ -88,21 +88,29 @@ def eval_metrics(evals: Sequence[dict], names: Sequence[str], best_step: int | N
 
 
 def delta_forest(pair: dict[str, Any]) -> bytes | None:
-    """Relative change of B against A per metric, with the 95% interval (metrics with one)."""
-    rows = [(m, r) for m, r in pair["metrics"].items() if r.get("ci_low") is not None and r.get("rel_delta") is not None]
+    """B - A per metric with its 95% interval: one row per metric, each on its own scale around 0."""
+    # Rows whose values are all at BLEU's smoothing noise (1e-15 and below) carry no information.
+    rows = [(m, r) for m, r in pair["metrics"].items() if r.get("ci_low") is not None
+            and max(abs(r["ci_low"]), abs(r["ci_high"]), abs(r["delta"])) > 1e-9]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7.2, 0.42 * len(rows) + 1.0))
-    for y, (m, r) in enumerate(reversed(rows)):
-        scale = 100 / abs(r["a"])
+    fig, axes = plt.subplots(len(rows), 1, figsize=(7.2, 0.52 * len(rows) + 0.9), squeeze=False)
+    for ax, (m, r) in zip(axes[:, 0], rows):
         colour = _verdict_colour(r)
-        ax.errorbar(r["rel_delta"], y, xerr=[[r["rel_delta"] - r["ci_low"] * scale], [r["ci_high"] * scale - r["rel_delta"]]],
-                    fmt="o", color=colour, ecolor=colour, capsize=3, ms=5, lw=1.5)
-    ax.axvline(0, color="#333333", lw=0.8)
-    ax.set_yticks(range(len(rows)), [label(m) for m, _ in reversed(rows)], fontsize=8)
-    ax.set_xlabel(f"change of {pair['b']['name']} against {pair['a']['name']}, % of {pair['a']['name']} "
-                  "(bars: 95% interval)", fontsize=8.5)
-    _style(ax)
+        ax.errorbar([r["delta"]], [0], xerr=[[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]], fmt="o",
+                    color=colour, ecolor=colour, capsize=3, ms=5, lw=1.6)
+        ax.axvline(0, color="#333333", lw=0.8)
+        reach = max(abs(r["ci_low"]), abs(r["ci_high"]), abs(r["delta"])) * 1.15
+        ax.set_xlim(-reach, reach)
+        ax.set_yticks([0], [label(m)], fontsize=8.5)
+        ax.text(1.01, 0.5, f"{num(r['a'], 3)} → {num(r['b'], 3)}", transform=ax.transAxes, fontsize=8, va="center",
+                color="#555555")
+        ax.spines[["top", "right", "left"]].set_visible(False)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.grid(True, axis="x", alpha=0.25, linewidth=0.6)
+    axes[-1, 0].set_xlabel(f"{pair['b']['name']} − {pair['a']['name']} (dot) with its 95% interval (bar); "
+                           "each row has its own scale", fontsize=8.5)
+    fig.tight_layout(h_pad=0.4)
     return _png(fig)
 
 

@@ -89,7 +89,8 @@ def bottom_line(pair: dict | None, evals: Sequence[dict], run_summary: dict | No
 
 def _metric_point(metric: str, r: dict) -> str:
     what = verdict(r) or "no interval"
-    return (f"{label(metric)}: {num(r['a'])} → {num(r['b'])} ({signed(r['delta'])}, {percent(r)}), "
+    rel = f", {percent(r)}" if r.get("rel_delta") is not None else ""
+    return (f"{label(metric)}: {num(r['a'])} → {num(r['b'])} ({signed(r['delta'])}{rel}), "
             f"95% interval {interval(r)}, p {p_value(r['p_value'])}: {what}.")
 
 

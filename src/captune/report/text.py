@@ -62,7 +62,9 @@ def signed(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "–"
     text = num(abs(value), digits)
-    return ("+" if value > 0 else "−" if value < 0 else "±") + text
+    if not any(ch in "123456789" for ch in text.split("e")[0]):  # shows as zero
+        return "±" + text
+    return ("+" if value > 0 else "−") + text
 
 
 def percent(row: dict[str, Any]) -> str:
