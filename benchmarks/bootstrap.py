@@ -78,17 +78,23 @@ def main() -> None:
     baseline = per_resample * args.resamples
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if "Model name" in line), "?")
-    print(f"machine: nproc {os.cpu_count()}, {model}, {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: nproc {os.cpu_count()}, {model}, {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{args.images} images, {args.resamples} resamples + {args.resamples} permutation rounds")
     print(f"build statistics: {t1 - t0:.2f} s wall ({c1 - c0:.2f} CPU s)")
     print(f"paired test:      {t2 - t1:.2f} s wall ({c2 - c1:.2f} CPU s)")
-    print(f"baseline (pycocoevalcap BLEU + CIDEr per resample, both systems): {per_resample:.2f} s/resample, "
-          f"{baseline:.0f} s for {args.resamples} -> {baseline / (t2 - t0):.0f}x slower than build + test")
+    print(
+        f"baseline (pycocoevalcap BLEU + CIDEr per resample, both systems): {per_resample:.2f} s/resample, "
+        f"{baseline:.0f} s for {args.resamples} -> {baseline / (t2 - t0):.0f}x slower than build + test"
+    )
     for name in ("bleu_4", "cider"):
         r = results[name]
-        print(f"  {name}: A {r.a:.4f} B {r.b:.4f} delta {r.delta:+.4f} CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}] "
-              f"p {r.p_value:.4f}")
+        print(
+            f"  {name}: A {r.a:.4f} B {r.b:.4f} delta {r.delta:+.4f} CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}] "
+            f"p {r.p_value:.4f}"
+        )
 
 
 if __name__ == "__main__":

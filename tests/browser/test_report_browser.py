@@ -10,10 +10,26 @@ import pytest
 from captune.report import build_report
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-HEADINGS = ["Summary", "Data", "Fine-tuning set-up", "Training curves", "Results", "Decoding comparison",
-            "Examples", "Error analysis", "Human ratings", "Configuration"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+HEADINGS = [
+    "Summary",
+    "Data",
+    "Fine-tuning set-up",
+    "Training curves",
+    "Results",
+    "Decoding comparison",
+    "Examples",
+    "Error analysis",
+    "Human ratings",
+    "Configuration",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 

@@ -40,7 +40,9 @@ def load_eval(directory: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(directory) / EVAL_FILE
     if not path.exists():
-        raise CaptuneError(f"{directory}: no {EVAL_FILE}; write one with `captune evaluate ... --out {directory}`")
+        raise CaptuneError(
+            f"{directory}: no {EVAL_FILE}; write one with `captune evaluate ... --out {directory}`"
+        )
     ev = read_json(path)
     ev["dir"], ev["name"] = str(directory), Path(directory).resolve().name
     return ev
@@ -62,8 +64,15 @@ def compare(
     return pairs[0] if len(pairs) == 1 else {"baseline": str(dirs[0]), "comparisons": pairs}
 
 
-def compare_evals(a: dict, b: dict, resamples: int = 1000, seed: int = 0, metrics: Sequence[str] | None = None,
-                  near_zero: float = 0.01, confidence: float = 0.95) -> dict[str, Any]:
+def compare_evals(
+    a: dict,
+    b: dict,
+    resamples: int = 1000,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    near_zero: float = 0.01,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
     """The comparison of two loaded ``eval.json`` objects (B against A)."""
     rows_a, rows_b = _aligned(a, b)
     names = _shared_metrics(a, b, metrics)
@@ -76,8 +85,17 @@ def compare_evals(a: dict, b: dict, resamples: int = 1000, seed: int = 0, metric
             table[name] = _row(name, r.a, r.b, near_zero, r.ci_low, r.ci_high, r.p_value, confidence)
         elif name in corpus_only:
             table[name] = _row(name, a["metrics"][name], b["metrics"][name], near_zero)
-    return {"a": _side(a), "b": _side(b), "images": len(rows_a), "resamples": resamples, "seed": seed,
-            "confidence": confidence, "interval": INTERVAL, "test": TEST, "metrics": table}
+    return {
+        "a": _side(a),
+        "b": _side(b),
+        "images": len(rows_a),
+        "resamples": resamples,
+        "seed": seed,
+        "confidence": confidence,
+        "interval": INTERVAL,
+        "test": TEST,
+        "metrics": table,
+    }
 
 
 def _side(ev: dict) -> dict[str, Any]:
@@ -89,10 +107,15 @@ def _aligned(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
     ib = {r["image_id"]: r for r in b["per_image"]}
     only_a, only_b = [i for i in ia if i not in ib], [i for i in ib if i not in ia]
     if only_a or only_b:
-        parts = [f"{len(only_a)} images only in {a['dir']} ({_some(only_a)})" if only_a else "",
-                 f"{len(only_b)} images only in {b['dir']} ({_some(only_b)})" if only_b else ""]
-        raise DataError("the evaluations cover different images: " + "; ".join(p for p in parts if p)
-                        + "; evaluate both on the same records file")
+        parts = [
+            f"{len(only_a)} images only in {a['dir']} ({_some(only_a)})" if only_a else "",
+            f"{len(only_b)} images only in {b['dir']} ({_some(only_b)})" if only_b else "",
+        ]
+        raise DataError(
+            "the evaluations cover different images: "
+            + "; ".join(p for p in parts if p)
+            + "; evaluate both on the same records file"
+        )
     return list(ia.values()), [ib[i] for i in ia]
 
 
@@ -106,7 +129,9 @@ def _shared_metrics(a: dict, b: dict, wanted: Sequence[str] | None) -> list[str]
         return both
     unknown = [m for m in wanted if m not in both]
     if unknown:
-        raise CaptuneError(f"metrics {', '.join(unknown)} are not in both evaluations (shared: {', '.join(both)})")
+        raise CaptuneError(
+            f"metrics {', '.join(unknown)} are not in both evaluations (shared: {', '.join(both)})"
+        )
     return list(wanted)
 
 
@@ -120,7 +145,7 @@ def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tup
         # across caption boundaries).
         flat = tokenize([c for r in rows_a for c in r["references"]])
         ends = list(itertools.accumulate(len(r["references"]) for r in rows_a))
-        refs = [flat[end - len(r["references"]):end] for r, end in zip(rows_a, ends)]
+        refs = [flat[end - len(r["references"]) : end] for r, end in zip(rows_a, ends)]
         preds_a, preds_b = tokenize([r["caption"] for r in rows_a]), tokenize([r["caption"] for r in rows_b])
         if bleu:
             stats.append(_Subset(BleuStat(preds_a, preds_b, refs), bleu))
@@ -131,7 +156,9 @@ def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tup
         if m in BLEU or m == "cider":
             continue
         if any(m in r["scores"] for r in rows_a) and any(m in r["scores"] for r in rows_b):
-            stats.append(MeanStat(m, [r["scores"].get(m) for r in rows_a], [r["scores"].get(m) for r in rows_b]))
+            stats.append(
+                MeanStat(m, [r["scores"].get(m) for r in rows_a], [r["scores"].get(m) for r in rows_b])
+            )
         else:
             corpus_only.add(m)
     return stats, corpus_only
@@ -153,8 +180,16 @@ class _Subset:
         return a[:, self.cols], b[:, self.cols]
 
 
-def _row(name: str, a: float, b: float, near_zero: float, low: float | None = None, high: float | None = None,
-         p: float | None = None, confidence: float = 0.95) -> dict[str, Any]:
+def _row(
+    name: str,
+    a: float,
+    b: float,
+    near_zero: float,
+    low: float | None = None,
+    high: float | None = None,
+    p: float | None = None,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
     delta = b - a
     flags = []
     if abs(a) < near_zero:
@@ -166,5 +201,15 @@ def _row(name: str, a: float, b: float, near_zero: float, low: float | None = No
         flags.append("no_interval")
     significant = None if p is None else bool(p < 1 - confidence and (low > 0 or high < 0))
     direction = "lower" if name in LOWER_IS_BETTER else None if name in NO_DIRECTION else "higher"
-    return {"a": a, "b": b, "delta": delta, "rel_delta": rel, "ci_low": low, "ci_high": high, "p_value": p,
-            "significant": significant, "better": direction, "flags": flags}
+    return {
+        "a": a,
+        "b": b,
+        "delta": delta,
+        "rel_delta": rel,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p,
+        "significant": significant,
+        "better": direction,
+        "flags": flags,
+    }

@@ -61,8 +61,10 @@ def caption_with_decodings(
     from captune.models.blip2 import Blip2Batcher, Blip2Captioner
 
     paths = {name: Path(outs[name]) for name in decodings}
-    done = {name: {o.get("image_id") for _, o in iter_jsonl(p, skip_partial_last=True)} if p.exists() else set()
-            for name, p in paths.items()}
+    done = {
+        name: {o.get("image_id") for _, o in iter_jsonl(p, skip_partial_last=True)} if p.exists() else set()
+        for name, p in paths.items()
+    }
     todo = [it for it in items if any(it.image_id not in done[name] for name in decodings)]
     net, processor, meta = load_for_captioning(model, adapter, dtype)
     prompt = meta.get("prompt", "") if prompt is None else prompt
@@ -72,24 +74,43 @@ def caption_with_decodings(
     fields = {"model": meta.get("base_model", model), "adapter": str(adapter) if adapter else None}
     logs = {name: JsonlAppender(p) for name, p in paths.items()}
     try:
+
         def write(chunk, results):
             for (name, dec), per_item in zip(decodings.items(), results):
                 for it, candidates in zip(chunk, per_item):
                     if it.image_id in done[name]:
                         continue
                     candidates = [tidy(c, postprocess) for c in candidates]
-                    row = {"image_id": it.image_id, "caption": candidates[0], **fields, "decoding": dec.model_dump()}
+                    row = {
+                        "image_id": it.image_id,
+                        "caption": candidates[0],
+                        **fields,
+                        "decoding": dec.model_dump(),
+                    }
                     if len(candidates) > 1:
                         row["candidates"] = candidates
                     logs[name].write(row)
 
-        generate_captions(captioner, batcher, todo, list(decodings.values()), prompt, batch_size,
-                          on_batch=write, progress=progress)
+        generate_captions(
+            captioner,
+            batcher,
+            todo,
+            list(decodings.values()),
+            prompt,
+            batch_size,
+            on_batch=write,
+            progress=progress,
+        )
     finally:
         for log in logs.values():
             log.close()
-    return {"images": len(items), "captioned": len(todo), "skipped": len(items) - len(todo), "prompt": prompt,
-            "files": {name: str(p) for name, p in paths.items()}}
+    return {
+        "images": len(items),
+        "captioned": len(todo),
+        "skipped": len(items) - len(todo),
+        "prompt": prompt,
+        "files": {name: str(p) for name, p in paths.items()},
+    }
 
 
 def decoding_table(
@@ -106,8 +127,16 @@ def decoding_table(
     wanted = list(QUALITY_METRICS) + (list(CLIP_METRICS) if clip_model else []) + list(DIVERSITY_METRICS)
     rows = []
     for name, dec in decodings.items():
-        scores = score(list(captions[name]), references, images=images, metrics=wanted, clip_model=clip_model,
-                       **options)
-        rows.append({"name": name, "label": dec.label(), "decoding": dec.model_dump(),
-                     "metrics": {m: scores.corpus.get(m) for m in wanted}, "unavailable": scores.unavailable})
+        scores = score(
+            list(captions[name]), references, images=images, metrics=wanted, clip_model=clip_model, **options
+        )
+        rows.append(
+            {
+                "name": name,
+                "label": dec.label(),
+                "decoding": dec.model_dump(),
+                "metrics": {m: scores.corpus.get(m) for m in wanted},
+                "unavailable": scores.unavailable,
+            }
+        )
     return rows

@@ -45,10 +45,15 @@ FLAGS = {
     "url": "contains a link",
 }
 NAMES = {
-    "repetition": "repeated words or phrases", "omission": "missing key content words",
-    "unsupported": "words no reference uses", "hallucination": "words CLIP does not see in the image",
-    "too_short": "too few words", "too_long": "too many words", "handle": "leaked @handles",
-    "hashtag": "leaked #hashtags", "url": "leaked links",
+    "repetition": "repeated words or phrases",
+    "omission": "missing key content words",
+    "unsupported": "words no reference uses",
+    "hallucination": "words CLIP does not see in the image",
+    "too_short": "too few words",
+    "too_long": "too many words",
+    "handle": "leaked @handles",
+    "hashtag": "leaked #hashtags",
+    "url": "leaked links",
 }
 """Each flag as a noun phrase ("captions with ...")."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -67,9 +72,14 @@ class ErrorAnalysis:
 
     def to_json(self) -> dict[str, Any]:
         n = len(self.per_image)
-        return {"counts": self.counts, "shares": {k: (v / n if n else 0.0) for k, v in self.counts.items()},
-                "checked": self.checked, "length_range": list(self.length_range),
-                "clean": sum(1 for f in self.per_image if not f), "images": n}
+        return {
+            "counts": self.counts,
+            "shares": {k: (v / n if n else 0.0) for k, v in self.counts.items()},
+            "checked": self.checked,
+            "length_range": list(self.length_range),
+            "clean": sum(1 for f in self.per_image if not f),
+            "images": n,
+        }
 
 
 def words(text: str) -> list[str]:
@@ -91,12 +101,17 @@ def repetitions(text: str) -> list[str]:
 
 
 def leaks(text: str) -> dict[str, list[str]]:
-    found = {"handle": _HANDLE_ONLY.findall(text), "hashtag": _HASHTAG_RE.findall(text),
-             "url": [m.group(0) for m in _URL.finditer(text)]}
+    found = {
+        "handle": _HANDLE_ONLY.findall(text),
+        "hashtag": _HASHTAG_RE.findall(text),
+        "url": [m.group(0) for m in _URL.finditer(text)],
+    }
     return {k: v for k, v in found.items() if v}
 
 
-def caption_flags(caption: str, references: Sequence[str], length_range: tuple[float, float]) -> dict[str, list[str]]:
+def caption_flags(
+    caption: str, references: Sequence[str], length_range: tuple[float, float]
+) -> dict[str, list[str]]:
     """Flags of one caption against its references (everything but ``hallucination``)."""
     flags: dict[str, list[str]] = {}
     if rep := repetitions(caption):
@@ -151,10 +166,11 @@ def _clip_check(per_image, references, images, clip_model, **options) -> None:
         ref_words = sorted({w for r in references[i] for w in content_words(r)})
         if not extra or not ref_words:
             continue
-        sims = clip_similarity([images[i]], [f"a photo of {w}" for w in extra + ref_words], clip_model,
-                               **options)[0]
-        bar = float(np.median(sims[len(extra):]))
-        weak = [w for w, s in zip(extra, sims[:len(extra)]) if s < bar]
+        sims = clip_similarity(
+            [images[i]], [f"a photo of {w}" for w in extra + ref_words], clip_model, **options
+        )[0]
+        bar = float(np.median(sims[len(extra) :]))
+        weak = [w for w, s in zip(extra, sims[: len(extra)]) if s < bar]
         if weak:
             flags["hallucination"] = weak
 

@@ -1,6 +1,6 @@
 """Evaluate a captioner (or a file of captions) on a records file; write ``eval.json``.
 
-    captune evaluate --adapter runs/x/checkpoints/best --data data/splits/test.jsonl --out runs/x/eval/finetuned
+    captune evaluate --adapter runs/x/checkpoints/best --data data/splits/test.jsonl --out runs/x/eval/tuned
     captune evaluate --model tiny-blip2-opt --data data/splits/test.jsonl --out runs/x/eval/base
     captune evaluate --predictions preds.jsonl --data data/splits/test.jsonl --out runs/x/eval/mine
 
@@ -74,15 +74,18 @@ def evaluate(
     preds_path = out / PREDICTIONS_FILE
     if predictions is not None:
         if model or adapter or extra:
-            raise CaptuneError("--predictions evaluates captions already written: leave out --model, --adapter "
-                               "and --decodings")
+            raise CaptuneError(
+                "--predictions evaluates captions already written: leave out --model, --adapter "
+                "and --decodings"
+            )
         _copy_predictions(predictions, items, preds_path)
         run = {"prompt": None, "captioned": 0, "skipped": len(items)}
     else:
         _check_reusable(preds_path, decoding, adapter)
         outs = {PRIMARY: preds_path} | {n: out / "decodings" / f"{n}.jsonl" for n in extra}
-        run = caption_with_decodings(items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt,
-                                     batch_size, dtype, progress)
+        run = caption_with_decodings(
+            items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt, batch_size, dtype, progress
+        )
     captions = _read_captions(preds_path, items)
     refs, images = [it.meta["_references"] for it in items], [it.image for it in items]
     metrics = list(metrics) if metrics else default_metrics(clip_model)
@@ -91,10 +94,14 @@ def evaluate(
     report = _report(items, captions, result, errors, data, preds_path)
     report["model"] = _model_fingerprint(model, adapter, run.get("prompt"), predictions)
     report["predictions"] |= {"captioned": run["captioned"], "reused": run["skipped"]}
-    report["config"] = {"decoding": None if predictions else decoding.model_dump(),
-                        "decoding_label": None if predictions else decoding.label(), "metrics": metrics,
-                        "clip_model": clip_model, "options": {k: str(v) for k, v in metric_options.items()},
-                        "predictions": str(predictions) if predictions else None}
+    report["config"] = {
+        "decoding": None if predictions else decoding.model_dump(),
+        "decoding_label": None if predictions else decoding.label(),
+        "metrics": metrics,
+        "clip_model": clip_model,
+        "options": {k: str(v) for k, v in metric_options.items()},
+        "predictions": str(predictions) if predictions else None,
+    }
     if extra:
         extra_caps = {n: _read_captions(out / "decodings" / f"{n}.jsonl", items) for n in extra}
         report["decodings"] = decoding_table(extra_caps, extra, refs, images, clip_model, **metric_options)
@@ -112,8 +119,10 @@ def _items_with_references(data, image_root, items_from_input) -> list[CaptionIt
         raise DataError(f"{data}: no records to evaluate")
     bare = [r.image_id for r in records if not r.captions]
     if bare:
-        raise DataError(f"{data}: {len(bare)} records have no reference captions (e.g. {bare[0]!r}); "
-                        "evaluation needs references (to caption new images use `captune caption`)")
+        raise DataError(
+            f"{data}: {len(bare)} records have no reference captions (e.g. {bare[0]!r}); "
+            "evaluation needs references (to caption new images use `captune caption`)"
+        )
     items = items_from_input(data, image_root)
     by_id = {r.image_id: r for r in records}
     for it in items:
@@ -130,10 +139,13 @@ def _check_reusable(path: Path, decoding: Decoding, adapter) -> None:
         return
     for line, row in iter_jsonl(path, skip_partial_last=True):
         same_adapter = (row.get("adapter") is None) == (adapter is None) and (
-            adapter is None or Path(row["adapter"]).resolve() == Path(adapter).resolve())
+            adapter is None or Path(row["adapter"]).resolve() == Path(adapter).resolve()
+        )
         if row.get("decoding") != decoding.model_dump() or not same_adapter:
-            raise CaptuneError(f"{path}: line {line} was written with adapter {row.get('adapter')} and decoding "
-                               f"{row.get('decoding')}; choose another --out or delete the file to start over")
+            raise CaptuneError(
+                f"{path}: line {line} was written with adapter {row.get('adapter')} and decoding "
+                f"{row.get('decoding')}; choose another --out or delete the file to start over"
+            )
         return
 
 
@@ -143,7 +155,7 @@ def _copy_predictions(source, items: Sequence[CaptionItem], dest: Path) -> None:
     rows: dict[str, dict] = {}
     for line, row in iter_jsonl(source):
         if not isinstance(row.get("image_id"), str) or not isinstance(row.get("caption"), str):
-            raise DataError(f"{source}: line {line}: expected {{\"image_id\": ..., \"caption\": ...}}")
+            raise DataError(f'{source}: line {line}: expected {{"image_id": ..., "caption": ...}}')
         rows[row["image_id"]] = row
     missing = [it.image_id for it in items if it.image_id not in rows]
     if missing:
@@ -181,14 +193,29 @@ def _report(items, captions, result, errors, data, preds_path: Path) -> dict[str
     per_image = []
     for i, (it, caption) in enumerate(zip(items, captions)):
         scores = result.per_item[i] if i < len(result.per_item) else {}
-        per_image.append({"image_id": it.image_id, "image": it.image, "caption": caption,
-                          "references": it.meta["_references"], "scores": scores, "flags": errors.per_image[i]})
+        per_image.append(
+            {
+                "image_id": it.image_id,
+                "image": it.image,
+                "caption": caption,
+                "references": it.meta["_references"],
+                "scores": scores,
+                "flags": errors.per_image[i],
+            }
+        )
     return {
-        "captune_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "metrics": {m: result.corpus.get(m) for m in _names(result)}, "unavailable": dict(result.unavailable), "info": dict(result.info),
+        "captune_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "metrics": {m: result.corpus.get(m) for m in _names(result)},
+        "unavailable": dict(result.unavailable),
+        "info": dict(result.info),
         "errors": errors.to_json(),
-        "data": {"path": str(Path(data).resolve()), "sha256": file_sha256(data), "images": len(items),
-                 "references": sum(len(it.meta["_references"]) for it in items)},
+        "data": {
+            "path": str(Path(data).resolve()),
+            "sha256": file_sha256(data),
+            "images": len(items),
+            "references": sum(len(it.meta["_references"]) for it in items),
+        },
         "predictions": {"path": str(preds_path), "sha256": file_sha256(preds_path)},
         "per_image": per_image,
     }
@@ -200,16 +227,26 @@ def _names(result) -> list[str]:
 
 def _model_fingerprint(model, adapter, prompt, predictions) -> dict[str, Any]:
     if predictions is not None:
-        return {"base_model": None, "adapter": None, "adapter_sha256": None, "prompt": None,
-                "source": "predictions file"}
+        return {
+            "base_model": None,
+            "adapter": None,
+            "adapter_sha256": None,
+            "prompt": None,
+            "source": "predictions file",
+        }
     meta: dict[str, Any] = {}
     if adapter:
         from captune.models.loading import read_checkpoint_meta
 
         meta = read_checkpoint_meta(adapter)
-    return {"base_model": model or meta.get("base_model"), "adapter": str(Path(adapter).resolve()) if adapter else None,
-            "adapter_sha256": weights_sha256(adapter) if adapter else None, "adapter_step": meta.get("step"),
-            "prompt": prompt, "source": "fine-tuned checkpoint" if adapter else "base model"}
+    return {
+        "base_model": model or meta.get("base_model"),
+        "adapter": str(Path(adapter).resolve()) if adapter else None,
+        "adapter_sha256": weights_sha256(adapter) if adapter else None,
+        "adapter_step": meta.get("step"),
+        "prompt": prompt,
+        "source": "fine-tuned checkpoint" if adapter else "base model",
+    }
 
 
 def file_sha256(path: str | os.PathLike) -> str:

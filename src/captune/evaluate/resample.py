@@ -64,7 +64,7 @@ def ngram_counts(text: str, n: int = 4) -> dict[tuple[str, ...], int]:
     counts: dict[tuple[str, ...], int] = {}
     for k in range(1, n + 1):
         for i in range(len(tokens) - k + 1):
-            g = tuple(tokens[i:i + k])
+            g = tuple(tokens[i : i + k])
             counts[g] = counts.get(g, 0) + 1
     return counts
 
@@ -84,7 +84,7 @@ def bleu_rows(preds: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4) -
                     maxref[g] = c
         rows[i, 0] = len(words)
         rows[i, 1] = min((abs(L - len(words)), L) for L in lengths)[1]
-        rows[i, 2:2 + n] = [max(0, len(words) - k + 1) for k in range(1, n + 1)]
+        rows[i, 2 : 2 + n] = [max(0, len(words) - k + 1) for k in range(1, n + 1)]
         for g, c in ngram_counts(pred, n).items():
             rows[i, 2 + n + len(g) - 1] += min(maxref.get(g, 0), c)
     return rows
@@ -93,7 +93,7 @@ def bleu_rows(preds: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4) -
 def bleu_from_sums(sums: np.ndarray, n: int = 4) -> np.ndarray:
     """Corpus BLEU-1..n from summed ``bleu_rows``: ``[..., 2 + 2n] -> [..., n]``."""
     sums = np.asarray(sums, dtype=float)
-    guess, correct = sums[..., 2:2 + n], sums[..., 2 + n:2 + 2 * n]
+    guess, correct = sums[..., 2 : 2 + n], sums[..., 2 + n : 2 + 2 * n]
     logp = np.log((correct + BLEU_TINY) / (guess + BLEU_SMALL))
     bleu = np.exp(np.cumsum(logp, axis=-1) / np.arange(1, n + 1))
     ratio = (sums[..., 0] + BLEU_TINY) / (sums[..., 1] + BLEU_SMALL)
@@ -115,16 +115,22 @@ class CiderD:
     reference contains have df 0, so idf = log N for them whatever the resample.
     """
 
-    def __init__(self, systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]],
-                 n: int = CIDER_N, sigma: float = CIDER_SIGMA):
+    def __init__(
+        self,
+        systems: Sequence[Sequence[str]],
+        refs: Sequence[Sequence[str]],
+        n: int = CIDER_N,
+        sigma: float = CIDER_SIGMA,
+    ):
         self.n, self.sigma, self.n_images = n, sigma, len(refs)
         self._vocab: dict[tuple[str, ...], int] = {}
         ref_counts = [[ngram_counts(r, n) for r in rs] for rs in refs]
         if any(not rs for rs in ref_counts):
             raise ValueError("CIDEr-D needs at least one reference per image")
         self._build_refs(ref_counts)
-        self._systems = [self._build_system([ngram_counts(p, n) for p in preds], ref_counts)
-                         for preds in systems]
+        self._systems = [
+            self._build_system([ngram_counts(p, n) for p in preds], ref_counts) for preds in systems
+        ]
 
     def _build_refs(self, ref_counts) -> None:
         n, images_of, norms = self.n, [], ([], [], [])
@@ -145,7 +151,9 @@ class CiderD:
         # n-grams found in the references of the same images have the same df in every resample:
         # they share a column (most n-grams belong to one image, so columns <= N + shared sets).
         sets: dict[tuple[int, ...], int] = {}
-        self._column = np.array([sets.setdefault(tuple(imgs), len(sets)) for imgs in images_of], dtype=np.int64)
+        self._column = np.array(
+            [sets.setdefault(tuple(imgs), len(sets)) for imgs in images_of], dtype=np.int64
+        )
         rows = np.concatenate([np.full(len(k), c) for k, c in sets.items()]) if sets else np.zeros(0)
         cols = np.concatenate([np.array(k) for k in sets]) if sets else np.zeros(0)
         self._df = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sets), self.n_images))
@@ -175,13 +183,18 @@ class CiderD:
                     if g in r:
                         _append(num, row + len(g) - 1, self._vocab[g], float(min(c, r[g]) * r[g]))
                 delta = h_len - self.ref_lengths[row // n]
-                weight = math.exp(-(delta ** 2) / (2 * self.sigma ** 2)) * 10.0 / (n * len(rs))
+                weight = math.exp(-(delta**2) / (2 * self.sigma**2)) * 10.0 / (n * len(rs))
                 for k in range(n):
                     _append(agg, i, row + k, weight)
-                q_of_row[row:row + n] = np.arange(n * i, n * i + n)
+                q_of_row[row : row + n] = np.arange(n * i, n * i + n)
         agg_matrix = sparse.csr_matrix((agg[2], (agg[0], agg[1])), shape=(self.n_images, self.n_rows))
-        return {"num": self._csr(num, self.n_rows), "hyp": self._csr(hyp, n * self.n_images),
-                "unseen": unseen, "q": q_of_row, "agg": agg_matrix}
+        return {
+            "num": self._csr(num, self.n_rows),
+            "hyp": self._csr(hyp, n * self.n_images),
+            "unseen": unseen,
+            "q": q_of_row,
+            "agg": agg_matrix,
+        }
 
     def image_scores(self, weights: np.ndarray) -> list[np.ndarray]:
         """Per-image CIDEr-D of each system under the document frequencies of ``weights``
@@ -243,16 +256,26 @@ class MeanStat(AdditiveStat):
 class BleuStat(AdditiveStat):
     """Corpus BLEU-1..4 from PTB-tokenized hypotheses and references."""
 
-    def __init__(self, preds_a: Sequence[str], preds_b: Sequence[str], refs: Sequence[Sequence[str]],
-                 names: Sequence[str] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")):
+    def __init__(
+        self,
+        preds_a: Sequence[str],
+        preds_b: Sequence[str],
+        refs: Sequence[Sequence[str]],
+        names: Sequence[str] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4"),
+    ):
         super().__init__(names, bleu_rows(preds_a, refs), bleu_rows(preds_b, refs), bleu_from_sums)
 
 
 class CiderStat:
     """Corpus CIDEr-D; on bootstrap resamples the document frequencies follow the resample."""
 
-    def __init__(self, preds_a: Sequence[str], preds_b: Sequence[str], refs: Sequence[Sequence[str]],
-                 name: str = "cider"):
+    def __init__(
+        self,
+        preds_a: Sequence[str],
+        preds_b: Sequence[str],
+        refs: Sequence[Sequence[str]],
+        name: str = "cider",
+    ):
         self.names = (name,)
         self.cider = CiderD([preds_a, preds_b], refs)
         full = self.cider.image_scores(np.ones((1, len(refs))))
@@ -298,8 +321,9 @@ def swap_blocks(n: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
         yield (rng.random((min(BLOCK, rounds - start), n)) < 0.5).astype(float)
 
 
-def paired_test(stats: Sequence, n: int, resamples: int = 1000, seed: int = 0,
-                confidence: float = 0.95) -> dict[str, PairedResult]:
+def paired_test(
+    stats: Sequence, n: int, resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> dict[str, PairedResult]:
     """B - A for every metric of ``stats``, with its bootstrap interval and permutation p-value."""
     if resamples < 1:
         raise ValueError("resamples must be >= 1")
@@ -314,8 +338,14 @@ def paired_test(stats: Sequence, n: int, resamples: int = 1000, seed: int = 0,
             low, high = np.nanpercentile(d_boot[:, k], [tail, 100 - tail])
             tol = 1e-9 * max(1.0, abs(observed))
             extreme = int(np.sum(np.abs(d_perm[:, k]) >= abs(observed) - tol))
-            out[name] = PairedResult(float(a[0, k]), float(b[0, k]), observed, float(low), float(high),
-                                     (1 + extreme) / (1 + resamples))
+            out[name] = PairedResult(
+                float(a[0, k]),
+                float(b[0, k]),
+                observed,
+                float(low),
+                float(high),
+                (1 + extreme) / (1 + resamples),
+            )
     return out
 
 

@@ -68,8 +68,10 @@ def _classify(paths) -> tuple[Path | None, list[Path]]:
         elif (p / "eval.json").exists():
             eval_dirs.append(p)
         else:
-            raise CaptuneError(f"{p}: neither a training run (metrics.jsonl, config.yaml) nor an evaluation "
-                               "(eval.json from `captune evaluate`)")
+            raise CaptuneError(
+                f"{p}: neither a training run (metrics.jsonl, config.yaml) nor an evaluation "
+                "(eval.json from `captune evaluate`)"
+            )
     if run_dir is None and not eval_dirs:
         raise CaptuneError("give a training run folder and/or evaluation folders")
     return run_dir, eval_dirs
@@ -83,8 +85,9 @@ def _found_evals(run_dir: Path) -> list[Path]:
 def _ratings_path(ratings, run_dir, evals) -> Path | None:
     if ratings is not None:
         return Path(ratings)
-    candidates = ([Path(run_dir) / "ratings.jsonl"] if run_dir else []) + [Path(ev["dir"]) / "ratings.jsonl"
-                                                                           for ev in evals]
+    candidates = ([Path(run_dir) / "ratings.jsonl"] if run_dir else []) + [
+        Path(ev["dir"]) / "ratings.jsonl" for ev in evals
+    ]
     return next((c for c in candidates if c.exists()), None)
 
 
@@ -94,26 +97,46 @@ def context(run, evals, pairs, examples: int, seed: int, ratings_path, resamples
     figures: dict[str, Any] = {"loss": None, "val_metrics": None, "errors": None}
     if run:
         best = (run.best or {}).get("step")
-        figures["loss"] = _pic("loss", plots.loss_curves(run.train, run.evals, best),
-                               "training and validation loss over optimizer steps")
-        figures["val_metrics"] = _pic("val_metrics", plots.eval_metrics(run.evals, run.metric_names, best),
-                                      "validation metrics at each evaluation")
-    figures["deltas"] = [_pic(f"deltas_{k}", plots.delta_forest(p), "difference per metric with 95% intervals")
-                         for k, p in enumerate(pairs)]
+        figures["loss"] = _pic(
+            "loss",
+            plots.loss_curves(run.train, run.evals, best),
+            "training and validation loss over optimizer steps",
+        )
+        figures["val_metrics"] = _pic(
+            "val_metrics",
+            plots.eval_metrics(run.evals, run.metric_names, best),
+            "validation metrics at each evaluation",
+        )
+    figures["deltas"] = [
+        _pic(f"deltas_{k}", plots.delta_forest(p), "difference per metric with 95% intervals")
+        for k, p in enumerate(pairs)
+    ]
     if evals:
-        figures["errors"] = _pic("errors", plots.error_bars([e["name"] for e in evals],
-                                                            [e["errors"]["shares"] for e in evals],
-                                                            list(sec.FLAGS)), "share of captions per error flag")
+        figures["errors"] = _pic(
+            "errors",
+            plots.error_bars(
+                [e["name"] for e in evals], [e["errors"]["shares"] for e in evals], list(sec.FLAGS)
+            ),
+            "share of captions per error flag",
+        )
     metrics_used = list(dict.fromkeys(m for ev in evals for m, v in ev["metrics"].items() if v is not None))
     metrics_used += [m for m in (run.metric_names if run else []) if m not in metrics_used]
     return {
-        "title": _title(run, evals), "generated": time.strftime("%Y-%m-%d %H:%M"), "version": __version__,
-        "run": run, "run_dir": str(run.dir) if run else None, "summary": sec.bottom_line(pairs[0] if pairs else None,
-                                                                                         evals, summary),
-        "data": _data(run, evals), "setup": sec.setup(run) if run else None, "figures": figures,
-        "evals": evals, "pairs": pairs, "resamples": resamples,
+        "title": _title(run, evals),
+        "generated": time.strftime("%Y-%m-%d %H:%M"),
+        "version": __version__,
+        "run": run,
+        "run_dir": str(run.dir) if run else None,
+        "summary": sec.bottom_line(pairs[0] if pairs else None, evals, summary),
+        "data": _data(run, evals),
+        "setup": sec.setup(run) if run else None,
+        "figures": figures,
+        "evals": evals,
+        "pairs": pairs,
+        "resamples": resamples,
         "metric_help": [(label(m), METRIC_HELP[m]) for m in metrics_used if m in METRIC_HELP],
-        "decodings": _decodings(evals), "grid": sec.example_grid(evals, examples, seed),
+        "decodings": _decodings(evals),
+        "grid": sec.example_grid(evals, examples, seed),
         "errors": sec.error_section(evals),
         "ratings": sec.ratings_section(ratings_path, [e["name"] for e in evals], resamples, seed),
         "appendix": _appendix(run, evals),
@@ -126,7 +149,9 @@ def _pic(name: str, png: bytes | None, alt: str) -> sec.Picture | None:
 
 def _title(run, evals) -> str:
     if run:
-        return f"Fine-tuning report: {run.config.get('model', {}).get('name', '?')} — {run.dir.resolve().name}"
+        return (
+            f"Fine-tuning report: {run.config.get('model', {}).get('name', '?')} — {run.dir.resolve().name}"
+        )
     return "Evaluation report: " + " vs ".join(ev["name"] for ev in evals)
 
 
@@ -151,17 +176,37 @@ def _decodings(evals) -> list[dict[str, Any]]:
         rows = ev.get("decodings")
         if rows:
             names = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-            out.append({"model": ev["name"], "rows": rows, "metrics": names,
-                        "figure": _pic(f"decodings_{k}", plots.decoding_scatter(rows), "quality against diversity")})
+            out.append(
+                {
+                    "model": ev["name"],
+                    "rows": rows,
+                    "metrics": names,
+                    "figure": _pic(
+                        f"decodings_{k}", plots.decoding_scatter(rows), "quality against diversity"
+                    ),
+                }
+            )
     return out
 
 
 def _appendix(run, evals) -> dict[str, Any]:
-    return {"config": run.config_text if run else None,
-            "evals": [{"name": ev["name"], "dir": ev["dir"], "model": ev.get("model", {}), "data": ev["data"],
-                       "predictions": ev.get("predictions", {}), "config": ev.get("config", {}),
-                       "info": ev.get("info", {}), "unavailable": ev.get("unavailable", {}),
-                       "created": ev.get("created")} for ev in evals]}
+    return {
+        "config": run.config_text if run else None,
+        "evals": [
+            {
+                "name": ev["name"],
+                "dir": ev["dir"],
+                "model": ev.get("model", {}),
+                "data": ev["data"],
+                "predictions": ev.get("predictions", {}),
+                "config": ev.get("config", {}),
+                "info": ev.get("info", {}),
+                "unavailable": ev.get("unavailable", {}),
+                "created": ev.get("created"),
+            }
+            for ev in evals
+        ],
+    }
 
 
 def render(ctx: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -193,8 +238,21 @@ def _pictures(ctx) -> list[sec.Picture]:
 def _env(autoescape: bool):
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("captune.report", "templates"), autoescape=autoescape,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(num=num, signed=signed, percent=percent, interval=interval, p=p_value, label=label,
-                       verdict=verdict, when=when)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("captune.report", "templates"),
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        num=num,
+        signed=signed,
+        percent=percent,
+        interval=interval,
+        p=p_value,
+        label=label,
+        verdict=verdict,
+        when=when,
+    )
     return env

@@ -15,9 +15,19 @@ from typing import Any
 from captune.evaluate.errors import FLAGS, NAMES
 from captune.report.text import label, num, verdict
 
-HF_METRICS = {"bleu_1": "bleu", "bleu_2": "bleu", "bleu_3": "bleu", "bleu_4": "bleu", "rouge_l": "rouge",
-              "cider": "cider", "meteor": "meteor", "spice": "spice", "clipscore": "clipscore",
-              "refclipscore": "clipscore", "bertscore_f1": "bertscore"}
+HF_METRICS = {
+    "bleu_1": "bleu",
+    "bleu_2": "bleu",
+    "bleu_3": "bleu",
+    "bleu_4": "bleu",
+    "rouge_l": "rouge",
+    "cider": "cider",
+    "meteor": "meteor",
+    "spice": "spice",
+    "clipscore": "clipscore",
+    "refclipscore": "clipscore",
+    "bertscore_f1": "bertscore",
+}
 
 METHODS = {"lora": "LoRA", "rslora": "rsLoRA", "dora": "DoRA"}
 
@@ -49,18 +59,29 @@ def card_context(run, best: Path, pair: dict | None, evals: list[dict]) -> dict[
     meta = run.best or {}
     base = meta.get("base_model") or run.config.get("model", {}).get("name")
     hub_base = _hub_id(base)
-    evaluated = next((e for e in evals if pair and e["dir"] == pair["b"]["dir"]), evals[-1] if evals else None)
+    evaluated = next(
+        (e for e in evals if pair and e["dir"] == pair["b"]["dir"]), evals[-1] if evals else None
+    )
     names = list((pair or {}).get("metrics", {})) or list((evaluated or {}).get("metrics", {}))
     return {
         "card": {
-            "base_model": hub_base, "base_is_builtin": _is_builtin(base),
-            "library": "peft" if meta.get("kind") == "peft" else "transformers", "family": meta.get("family", "opt"),
+            "base_model": hub_base,
+            "base_is_builtin": _is_builtin(base),
+            "library": "peft" if meta.get("kind") == "peft" else "transformers",
+            "family": meta.get("family", "opt"),
             "method": METHODS.get(run.config.get("finetune", {}).get("method", "lora"), "LoRA"),
-            "path": str(best), "prompt": meta.get("prompt", ""), "monitor": meta.get("monitor"),
-            "step": meta.get("step"), "selected_by": meta.get("metrics", {}),
-            "datasets": _datasets(run), "metrics": sorted({HF_METRICS[m] for m in names if m in HF_METRICS}),
-            "decoding": (evaluated or {}).get("config", {}).get("decoding") or run.config.get("eval", {}).get("decoding"),
-            "strengths": strengths(pair, evals), "tradeoffs": tradeoffs(pair, evals), "pair": pair,
+            "path": str(best),
+            "prompt": meta.get("prompt", ""),
+            "monitor": meta.get("monitor"),
+            "step": meta.get("step"),
+            "selected_by": meta.get("metrics", {}),
+            "datasets": _datasets(run),
+            "metrics": sorted({HF_METRICS[m] for m in names if m in HF_METRICS}),
+            "decoding": (evaluated or {}).get("config", {}).get("decoding")
+            or run.config.get("eval", {}).get("decoding"),
+            "strengths": strengths(pair, evals),
+            "tradeoffs": tradeoffs(pair, evals),
+            "pair": pair,
         }
     }
 
@@ -87,18 +108,28 @@ def _datasets(run) -> list[str]:
 
 
 def strengths(pair: dict | None, evals: list[dict]) -> list[str]:
-    out = [f"{label(m)} improved from {num(r['a'])} to {num(r['b'])} (95% interval of the change "
-           f"[{num(r['ci_low'])}, {num(r['ci_high'])}])." for m, r in (pair or {}).get("metrics", {}).items()
-           if verdict(r) == "better"]
-    return out + [f"Fewer captions with {NAMES[f]}: {a:.0%} → {b:.0%}." for f, a, b in _flag_changes(evals) if b < a]
+    out = [
+        f"{label(m)} improved from {num(r['a'])} to {num(r['b'])} (95% interval of the change "
+        f"[{num(r['ci_low'])}, {num(r['ci_high'])}])."
+        for m, r in (pair or {}).get("metrics", {}).items()
+        if verdict(r) == "better"
+    ]
+    return out + [
+        f"Fewer captions with {NAMES[f]}: {a:.0%} → {b:.0%}." for f, a, b in _flag_changes(evals) if b < a
+    ]
 
 
 def tradeoffs(pair: dict | None, evals: list[dict]) -> list[str]:
-    out = [f"{label(m)} dropped from {num(r['a'])} to {num(r['b'])} (95% interval of the change "
-           f"[{num(r['ci_low'])}, {num(r['ci_high'])}])." for m, r in (pair or {}).get("metrics", {}).items()
-           if verdict(r) == "worse"]
+    out = [
+        f"{label(m)} dropped from {num(r['a'])} to {num(r['b'])} (95% interval of the change "
+        f"[{num(r['ci_low'])}, {num(r['ci_high'])}])."
+        for m, r in (pair or {}).get("metrics", {}).items()
+        if verdict(r) == "worse"
+    ]
     out += [f"More captions with {NAMES[f]}: {a:.0%} → {b:.0%}." for f, a, b in _flag_changes(evals) if b > a]
-    flat = [label(m) for m, r in (pair or {}).get("metrics", {}).items() if verdict(r) == "no clear difference"]
+    flat = [
+        label(m) for m, r in (pair or {}).get("metrics", {}).items() if verdict(r) == "no clear difference"
+    ]
     if flat:
         out.append(f"No clear change in {', '.join(flat)} on this test set.")
     return out

@@ -40,20 +40,43 @@ def loss_curves(train: Sequence[dict], evals: Sequence[dict], best_step: int | N
     """Training loss per logged step and validation loss per evaluation; learning rate below."""
     if not train and not evals:
         return None
-    fig, (ax, lr_ax) = plt.subplots(2, 1, figsize=(7.2, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig, (ax, lr_ax) = plt.subplots(
+        2, 1, figsize=(7.2, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     if train:
-        ax.plot([e["step"] for e in train], [e["loss"] for e in train], color=COLOURS[0], lw=1.2,
-                label="training loss")
+        ax.plot(
+            [e["step"] for e in train],
+            [e["loss"] for e in train],
+            color=COLOURS[0],
+            lw=1.2,
+            label="training loss",
+        )
         lr_ax.plot([e["step"] for e in train], [e["lr"] for e in train], color=COLOURS[4], lw=1.2)
     with_loss = [e for e in evals if e.get("val_loss") is not None]
     if with_loss:
-        ax.plot([e["step"] for e in with_loss], [e["val_loss"] for e in with_loss], "o-", color=COLOURS[1],
-                lw=1.4, ms=4, label="validation loss")
+        ax.plot(
+            [e["step"] for e in with_loss],
+            [e["val_loss"] for e in with_loss],
+            "o-",
+            color=COLOURS[1],
+            lw=1.4,
+            ms=4,
+            label="validation loss",
+        )
     if best_step is not None:
         for a in (ax, lr_ax):
             a.axvline(best_step, color=NEUTRAL, ls="--", lw=1)
-        ax.annotate("best checkpoint", (best_step, ax.get_ylim()[1]), fontsize=8, color=NEUTRAL,
-                    ha="right", va="top", rotation=90, xytext=(-3, -3), textcoords="offset points")
+        ax.annotate(
+            "best checkpoint",
+            (best_step, ax.get_ylim()[1]),
+            fontsize=8,
+            color=NEUTRAL,
+            ha="right",
+            va="top",
+            rotation=90,
+            xytext=(-3, -3),
+            textcoords="offset points",
+        )
     ax.set_ylabel("loss (cross-entropy)", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     lr_ax.set_ylabel("learning rate", fontsize=8)
@@ -90,26 +113,48 @@ def eval_metrics(evals: Sequence[dict], names: Sequence[str], best_step: int | N
 def delta_forest(pair: dict[str, Any]) -> bytes | None:
     """B - A per metric with its 95% interval: one row per metric, each on its own scale around 0."""
     # Rows whose values are all at BLEU's smoothing noise (1e-15 and below) carry no information.
-    rows = [(m, r) for m, r in pair["metrics"].items() if r.get("ci_low") is not None
-            and max(abs(r["ci_low"]), abs(r["ci_high"]), abs(r["delta"])) > 1e-9]
+    rows = [
+        (m, r)
+        for m, r in pair["metrics"].items()
+        if r.get("ci_low") is not None and max(abs(r["ci_low"]), abs(r["ci_high"]), abs(r["delta"])) > 1e-9
+    ]
     if not rows:
         return None
     fig, axes = plt.subplots(len(rows), 1, figsize=(7.2, 0.52 * len(rows) + 0.9), squeeze=False)
     for ax, (m, r) in zip(axes[:, 0], rows):
         colour = _verdict_colour(r)
-        ax.errorbar([r["delta"]], [0], xerr=[[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]], fmt="o",
-                    color=colour, ecolor=colour, capsize=3, ms=5, lw=1.6)
+        ax.errorbar(
+            [r["delta"]],
+            [0],
+            xerr=[[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            capsize=3,
+            ms=5,
+            lw=1.6,
+        )
         ax.axvline(0, color="#333333", lw=0.8)
         reach = max(abs(r["ci_low"]), abs(r["ci_high"]), abs(r["delta"])) * 1.15
         ax.set_xlim(-reach, reach)
         ax.set_yticks([0], [label(m)], fontsize=8.5)
-        ax.text(1.01, 0.5, f"{num(r['a'], 3)} → {num(r['b'], 3)}", transform=ax.transAxes, fontsize=8, va="center",
-                color="#555555")
+        ax.text(
+            1.01,
+            0.5,
+            f"{num(r['a'], 3)} → {num(r['b'], 3)}",
+            transform=ax.transAxes,
+            fontsize=8,
+            va="center",
+            color="#555555",
+        )
         ax.spines[["top", "right", "left"]].set_visible(False)
         ax.tick_params(axis="x", labelsize=7.5)
         ax.grid(True, axis="x", alpha=0.25, linewidth=0.6)
-    axes[-1, 0].set_xlabel(f"{pair['b']['name']} − {pair['a']['name']} (dot) with its 95% interval (bar); "
-                           "each row has its own scale", fontsize=8.5)
+    axes[-1, 0].set_xlabel(
+        f"{pair['b']['name']} − {pair['a']['name']} (dot) with its 95% interval (bar); "
+        "each row has its own scale",
+        fontsize=8.5,
+    )
     fig.tight_layout(h_pad=0.4)
     return _png(fig)
 
@@ -120,7 +165,9 @@ def _verdict_colour(r: dict[str, Any]) -> str:
     return BETTER if (r["delta"] > 0) == (r["better"] == "higher") else WORSE
 
 
-def error_bars(names: Sequence[str], shares: Sequence[dict[str, float]], flags: Sequence[str]) -> bytes | None:
+def error_bars(
+    names: Sequence[str], shares: Sequence[dict[str, float]], flags: Sequence[str]
+) -> bytes | None:
     """Share of captions carrying each error flag, one bar per model."""
     flags = [f for f in flags if any(s.get(f) for s in shares)]
     if not flags:
@@ -129,8 +176,13 @@ def error_bars(names: Sequence[str], shares: Sequence[dict[str, float]], flags: 
     height = 0.8 / len(names)
     for k, (name, share) in enumerate(zip(names, shares)):
         ys = [i + (k - (len(names) - 1) / 2) * height for i in range(len(flags))]
-        ax.barh(ys, [100 * share.get(f, 0) for f in flags], height=height * 0.92, color=COLOURS[k % len(COLOURS)],
-                label=name)
+        ax.barh(
+            ys,
+            [100 * share.get(f, 0) for f in flags],
+            height=height * 0.92,
+            color=COLOURS[k % len(COLOURS)],
+            label=name,
+        )
     ax.set_yticks(range(len(flags)), [f.replace("_", " ") for f in flags], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("% of captions", fontsize=9)
@@ -139,7 +191,9 @@ def error_bars(names: Sequence[str], shares: Sequence[dict[str, float]], flags: 
     return _png(fig)
 
 
-def decoding_scatter(rows: Sequence[dict[str, Any]], quality: str = "cider", diversity: str = "distinct_2") -> bytes | None:
+def decoding_scatter(
+    rows: Sequence[dict[str, Any]], quality: str = "cider", diversity: str = "distinct_2"
+) -> bytes | None:
     """Quality against diversity, one point per decoding."""
     points = [(r["label"], r["metrics"].get(diversity), r["metrics"].get(quality)) for r in rows]
     points = [p for p in points if p[1] is not None and p[2] is not None]

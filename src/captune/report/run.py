@@ -37,8 +37,11 @@ class Run:
 
     @property
     def duration_s(self) -> float | None:
-        times = [e["time"] for e in self.train + self.evals + [self.start] + ([self.end] if self.end else [])
-                 if "time" in e]
+        times = [
+            e["time"]
+            for e in self.train + self.evals + [self.start] + ([self.end] if self.end else [])
+            if "time" in e
+        ]
         return max(times) - min(times) if len(times) > 1 else None
 
     @property
@@ -62,23 +65,33 @@ def read_run(directory: str | os.PathLike) -> Run:
 
     d = Path(directory)
     if not is_run_dir(d):
-        raise CaptuneError(f"{d}: not a training run (no metrics.jsonl and config.yaml); "
-                           "give the output_dir of `captune train`")
+        raise CaptuneError(
+            f"{d}: not a training run (no metrics.jsonl and config.yaml); "
+            "give the output_dir of `captune train`"
+        )
     text = (d / "config.yaml").read_text(encoding="utf-8")
     by_kind: dict[str, dict[Any, dict]] = {}
     for _, e in iter_jsonl(d / "metrics.jsonl", skip_partial_last=True):
         key = e.get("step", len(by_kind.get(e.get("event"), {})))
         by_kind.setdefault(e.get("event", "?"), {})[key] = e  # a repeated step after a resume: last wins
     starts = list(by_kind.get("start", {}).values())
-    ckpts = {w: read_json(d / "checkpoints" / w / "captune.json") for w in ("best", "last")
-             if (d / "checkpoints" / w / "captune.json").exists()}
+    ckpts = {
+        w: read_json(d / "checkpoints" / w / "captune.json")
+        for w in ("best", "last")
+        if (d / "checkpoints" / w / "captune.json").exists()
+    }
     return Run(
-        dir=d, config=yaml.safe_load(text) or {}, config_text=text, start=starts[0] if starts else {},
+        dir=d,
+        config=yaml.safe_load(text) or {},
+        config_text=text,
+        start=starts[0] if starts else {},
         train=sorted(by_kind.get("train", {}).values(), key=lambda e: e["step"]),
         evals=sorted(by_kind.get("eval", {}).values(), key=lambda e: e["step"]),
-        end=next(iter(by_kind.get("end", {}).values()), None), checkpoints=ckpts,
+        end=next(iter(by_kind.get("end", {}).values()), None),
+        checkpoints=ckpts,
         early_stop=next(iter(by_kind.get("early_stop", {}).values()), None),
-        resumes=list(by_kind.get("resume", {}).values()))
+        resumes=list(by_kind.get("resume", {}).values()),
+    )
 
 
 def eval_dirs_in(run_dir: str | os.PathLike) -> list[Path]:
@@ -88,7 +101,7 @@ def eval_dirs_in(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def read_data(paths: dict[str, str | None], image_root: str | None = None) -> dict[str, Any]:
-    """Counts and provenance for each data file of a run: ``{"files": {role: {...}}, "split", "validate"}``."""
+    """Counts and provenance of a run's data files: ``{"files": {role: {...}}, "split", "validate"}``."""
     from captune.data.records import read_records
 
     files, split, validate = {}, None, None
@@ -97,9 +110,13 @@ def read_data(paths: dict[str, str | None], image_root: str | None = None) -> di
             continue
         records = read_records(path)
         words = [len(c.split()) for r in records for c in r.captions]
-        files[role] = {"path": str(path), "images": len(records), "captions": len(words),
-                       "mean_words": sum(words) / len(words) if words else None,
-                       "events": len({r.event for r in records if r.event})}
+        files[role] = {
+            "path": str(path),
+            "images": len(records),
+            "captions": len(words),
+            "mean_words": sum(words) / len(words) if words else None,
+            "events": len({r.event for r in records if r.event}),
+        }
         folder = Path(path).parent
         split = split or _json_if(folder / "split.json")
         validate = validate or _validate_info(folder) or _validate_info(_validated_from(folder, records))

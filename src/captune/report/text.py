@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 METRIC_HELP = {
-    "bleu_1": "BLEU-1: share of the caption's words found in a reference (clipped counts), with a brevity penalty.",
+    "bleu_1": "BLEU-1: share of the caption's words found in a reference (clipped), with a brevity penalty.",
     "bleu_2": "BLEU-2: like BLEU-1 over words and word pairs (geometric mean).",
     "bleu_3": "BLEU-3: like BLEU-2, up to three-word phrases.",
     "bleu_4": "BLEU-4: matching phrases of up to four words with the references; the standard caption BLEU.",
-    "meteor": "METEOR: word matches with stems and synonyms, weighted towards recall, with a word-order penalty.",
+    "meteor": "METEOR: word matches with stems and synonyms, weighted towards recall, penalising word order.",
     "rouge_l": "ROUGE-L: longest common word subsequence with the references (F-measure, beta 1.2).",
     "cider": "CIDEr-D: agreement with the references on phrases weighted by how rare they are (x10).",
     "spice": "SPICE: agreement of objects, attributes and relations parsed from caption and references.",
@@ -22,7 +22,7 @@ METRIC_HELP = {
     "sentence_cosine": "Sentence cosine: sentence-embedding similarity to the closest reference.",
     "attr_map": "Attribute precision: share of the attributes the caption states that the references state.",
     "attr_mar": "Attribute recall: share of the references' attributes the caption states.",
-    "attr_accuracy": "Attribute accuracy: per category, whether the caption's values agree with the references.",
+    "attr_accuracy": "Attribute accuracy: per category, whether the caption's values match the references.",
     "distinct_1": "Distinct-1: different words / all words over the captions (higher: more varied).",
     "distinct_2": "Distinct-2: different word pairs / all word pairs (higher: more varied).",
     "self_bleu": "Self-BLEU: BLEU of each caption against the others (lower: captions differ more).",
@@ -31,13 +31,32 @@ METRIC_HELP = {
     "val_loss": "Validation loss: cross-entropy of the reference captions (lower is better).",
 }
 
-LABELS = {"bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4", "meteor": "METEOR",
-          "rouge_l": "ROUGE-L", "cider": "CIDEr", "spice": "SPICE", "clipscore": "CLIPScore",
-          "refclipscore": "RefCLIPScore", "clip_win_rate": "CLIP win rate", "bertscore_f1": "BERTScore F1",
-          "bertscore_p": "BERTScore P", "bertscore_r": "BERTScore R", "sentence_cosine": "Sentence cosine",
-          "attr_map": "Attribute precision", "attr_mar": "Attribute recall", "attr_accuracy": "Attribute accuracy",
-          "distinct_1": "Distinct-1", "distinct_2": "Distinct-2", "self_bleu": "Self-BLEU",
-          "vocab_size": "Vocabulary", "mean_length": "Mean length", "val_loss": "Validation loss"}
+LABELS = {
+    "bleu_1": "BLEU-1",
+    "bleu_2": "BLEU-2",
+    "bleu_3": "BLEU-3",
+    "bleu_4": "BLEU-4",
+    "meteor": "METEOR",
+    "rouge_l": "ROUGE-L",
+    "cider": "CIDEr",
+    "spice": "SPICE",
+    "clipscore": "CLIPScore",
+    "refclipscore": "RefCLIPScore",
+    "clip_win_rate": "CLIP win rate",
+    "bertscore_f1": "BERTScore F1",
+    "bertscore_p": "BERTScore P",
+    "bertscore_r": "BERTScore R",
+    "sentence_cosine": "Sentence cosine",
+    "attr_map": "Attribute precision",
+    "attr_mar": "Attribute recall",
+    "attr_accuracy": "Attribute accuracy",
+    "distinct_1": "Distinct-1",
+    "distinct_2": "Distinct-2",
+    "self_bleu": "Self-BLEU",
+    "vocab_size": "Vocabulary",
+    "mean_length": "Mean length",
+    "val_loss": "Validation loss",
+}
 
 
 def label(metric: str) -> str:
@@ -53,7 +72,7 @@ def num(value: float | None, digits: int = 4) -> str:
         return f"{value:,.0f}"
     if abs(value) < 1e-9:
         return f"{0:.{digits}f}"
-    if abs(value) < 10 ** -digits:
+    if abs(value) < 10**-digits:
         return f"{value:.1e}"
     return f"{value:,.{digits}f}"
 
@@ -86,7 +105,7 @@ def p_value(p: float | None) -> str:
 
 
 def verdict(row: dict[str, Any]) -> str:
-    """"better", "worse", "no clear difference" or "" (no interval) from B's point of view."""
+    """ "better", "worse", "no clear difference" or "" (no interval) from B's point of view."""
     if row.get("significant") is None:
         return ""
     if not row["significant"]:
@@ -99,11 +118,24 @@ def verdict(row: dict[str, Any]) -> str:
 
 def format_comparison(pair: dict[str, Any]) -> str:
     """A plain-text table: metric, A, B, delta, relative, interval, p, verdict."""
-    head = f"A = {pair['a']['name']} ({pair['a']['dir']}), B = {pair['b']['name']} ({pair['b']['dir']}), " \
-           f"{pair['images']} images, {pair['resamples']} resamples"
+    head = (
+        f"A = {pair['a']['name']} ({pair['a']['dir']}), B = {pair['b']['name']} ({pair['b']['dir']}), "
+        f"{pair['images']} images, {pair['resamples']} resamples"
+    )
     cols = ["metric", "A", "B", "B - A", "relative", "95% interval", "p", ""]
-    rows = [[label(m), num(r["a"]), num(r["b"]), signed(r["delta"]), percent(r), interval(r), p_value(r["p_value"]),
-             verdict(r)] for m, r in pair["metrics"].items()]
+    rows = [
+        [
+            label(m),
+            num(r["a"]),
+            num(r["b"]),
+            signed(r["delta"]),
+            percent(r),
+            interval(r),
+            p_value(r["p_value"]),
+            verdict(r),
+        ]
+        for m, r in pair["metrics"].items()
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)]
     lines = [head, "  ".join(c.ljust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]

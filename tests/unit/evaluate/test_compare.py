@@ -26,8 +26,12 @@ def scene(rng):
 
 def refs_for(s):
     c1, s1, c2, s2 = s
-    return [f"a {c1} {s1} next to a {c2} {s2}", f"a {c1} {s1} and a {c2} {s2}", f"{c1} {s1} beside {c2} {s2}",
-            f"a small {c1} {s1} with a {c2} {s2}"]
+    return [
+        f"a {c1} {s1} next to a {c2} {s2}",
+        f"a {c1} {s1} and a {c2} {s2}",
+        f"{c1} {s1} beside {c2} {s2}",
+        f"a small {c1} {s1} with a {c2} {s2}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,10 @@ def dataset(tmp_path_factory):
     records = [CaptionRecord(f"img{i:02d}", f"img{i:02d}.png", refs_for(s)) for i, s in enumerate(scenes)]
     write_records(root / "test.jsonl", records)
     vague = [f"a {s[0]} shape next to a shape" for s in scenes]
-    better = [f"a {s[0]} {s[1]} next to a {s[2]} {s[3]}" if i < 25 else v for i, (s, v) in enumerate(zip(scenes, vague))]
+    better = [
+        f"a {s[0]} {s[1]} next to a {s[2]} {s[3]}" if i < 25 else v
+        for i, (s, v) in enumerate(zip(scenes, vague))
+    ]
     files = {}
     for name, caps in {"a": vague, "b": better}.items():
         files[name] = root / f"{name}.jsonl"
@@ -70,14 +77,18 @@ def test_b_better_on_some_images_gives_an_interval_above_zero(dataset, tmp_path)
     bleu_a, cider_a = pycoco(records, vague)
     bleu_b, cider_b = pycoco(records, better)
     m = result["metrics"]
-    assert m["bleu_4"]["a"] == pytest.approx(bleu_a[3], rel=1e-9) and m["bleu_4"]["b"] == pytest.approx(bleu_b[3], rel=1e-9)
-    assert m["cider"]["a"] == pytest.approx(cider_a, rel=1e-9) and m["cider"]["b"] == pytest.approx(cider_b, rel=1e-9)
+    assert m["bleu_4"]["a"] == pytest.approx(bleu_a[3], rel=1e-9) and m["bleu_4"]["b"] == pytest.approx(
+        bleu_b[3], rel=1e-9
+    )
+    assert m["cider"]["a"] == pytest.approx(cider_a, rel=1e-9) and m["cider"]["b"] == pytest.approx(
+        cider_b, rel=1e-9
+    )
     assert m["cider"]["rel_delta"] == pytest.approx(100 * (cider_b - cider_a) / cider_a)
     assert result["images"] == 60 and result["a"]["name"] == "a" and result["b"]["name"] == "b"
 
 
 def test_identical_predictions_give_zero_delta_and_a_degenerate_interval(dataset, tmp_path):
-    root, *_ , files = dataset
+    root, *_, files = dataset
     a = evaluated(dataset, "a", tmp_path)
     again = evaluated(dataset, "a_again", tmp_path, source=files["a"])
     result = compare([a, again], resamples=200)
@@ -126,8 +137,9 @@ def test_cli_compare_json_and_table(dataset, tmp_path):
     row = out["metrics"]["cider"]
     assert set(row) >= {"a", "b", "delta", "rel_delta", "ci_low", "ci_high", "p_value"}
     assert row["ci_low"] > 0
-    again = json.loads(runner.invoke(cli, ["compare", str(a), str(b), "--json", "--resamples", "300",
-                                           "--seed", "3"]).output)
+    again = json.loads(
+        runner.invoke(cli, ["compare", str(a), str(b), "--json", "--resamples", "300", "--seed", "3"]).output
+    )
     assert again["metrics"]["cider"] == row  # same seed, same intervals
     text = runner.invoke(cli, ["compare", str(a), str(b), "--resamples", "100"])
     assert text.exit_code == 0 and "CIDEr" in text.output and "better" in text.output

@@ -1,11 +1,14 @@
 """Error flags on hand-made captions, CLIP-checked hallucinations, extremes and the fixed sample."""
 
-import pytest
 
 from captune.evaluate.errors import FLAGS, analyze_errors, caption_flags, extremes, sample_ids
 
-REFS = ["a red circle above a blue square", "a red circle over a blue square", "red circle, blue square below it",
-        "a small red circle and a square"]
+REFS = [
+    "a red circle above a blue square",
+    "a red circle over a blue square",
+    "red circle, blue square below it",
+    "a small red circle and a square",
+]
 SPAN = (3, 12)
 
 
@@ -42,7 +45,9 @@ def test_analysis_counts_each_flag_once_per_caption():
     analysis = analyze_errors(caps, [REFS] * 3)
     assert analysis.counts["repetition"] == 1 and analysis.counts["hashtag"] == 1
     assert analysis.counts["omission"] == 2 and analysis.counts["unsupported"] == 1
-    assert "hallucination" not in analysis.counts and list(analysis.counts) == [f for f in FLAGS if f != "hallucination"]
+    assert "hallucination" not in analysis.counts and list(analysis.counts) == [
+        f for f in FLAGS if f != "hallucination"
+    ]
     assert analysis.to_json()["clean"] == 1
     assert analysis.length_range == (6.0, 7.0)  # percentiles 5 and 95 of three times 7, 7, 6, 7 words
 
@@ -54,10 +59,14 @@ def test_hallucination_needs_clip_and_uses_image_similarity(monkeypatch):
 
     def fake_similarity(images, texts, model, **kw):
         # CLIP "sees" the shapes clearly, the other reference words less, and no star at all.
-        return np.array([[0.9 if ("circle" in t or "square" in t) else 0.1 if "star" in t else 0.5 for t in texts]])
+        return np.array(
+            [[0.9 if ("circle" in t or "square" in t) else 0.1 if "star" in t else 0.5 for t in texts]]
+        )
 
     monkeypatch.setattr(clipscore, "clip_similarity", fake_similarity)
-    analysis = analyze_errors(["a red circle and a star above a square"], [REFS], images=["x.png"], clip_model="m")
+    analysis = analyze_errors(
+        ["a red circle and a star above a square"], [REFS], images=["x.png"], clip_model="m"
+    )
     assert analysis.per_image[0]["unsupported"] == ["star"]
     assert analysis.per_image[0]["hallucination"] == ["star"]
     assert analysis.counts["hallucination"] == 1

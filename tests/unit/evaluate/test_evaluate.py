@@ -32,8 +32,12 @@ def test_base_model_eval_json_and_a_rerun_reuses_the_captions(colour_data, tmp_p
     assert len(preds) == 12 and {"image_id", "caption", "model", "adapter", "decoding"} <= set(preds[0])
     saved = json.loads((out / "eval.json").read_text())
     assert saved["metrics"].keys() == set(METRICS) and saved == json.loads(json.dumps(ev))
-    assert saved["data"] == {"path": str(Path(colour_data).resolve()), "images": 12, "references": 24,
-                             "sha256": hashlib.sha256(Path(colour_data).read_bytes()).hexdigest()}
+    assert saved["data"] == {
+        "path": str(Path(colour_data).resolve()),
+        "images": 12,
+        "references": 24,
+        "sha256": hashlib.sha256(Path(colour_data).read_bytes()).hexdigest(),
+    }
     assert saved["model"]["source"] == "base model" and saved["model"]["base_model"] == "tiny-blip2-opt"
     assert saved["config"]["decoding_label"] == "beam(n=5)" and saved["predictions"]["captioned"] == 12
     row = saved["per_image"][0]
@@ -62,7 +66,10 @@ def test_decodings_share_one_pass_and_resume_per_file(colour_data, tmp_path):
     write_jsonl(out / "decodings" / "top_k.jsonl", top_k[:9])  # as if killed after 9 images
     again = evaluate(colour_data, out, model="tiny-blip2-opt", decodings="beam,top_k", metrics=METRICS)
     assert again["predictions"]["captioned"] == 3
-    assert len(read_jsonl(out / "decodings" / "top_k.jsonl")) == 12 and len(read_jsonl(out / "decodings" / "beam.jsonl")) == 12
+    assert (
+        len(read_jsonl(out / "decodings" / "top_k.jsonl")) == 12
+        and len(read_jsonl(out / "decodings" / "beam.jsonl")) == 12
+    )
 
 
 def test_predictions_file_must_cover_every_image(colour_data, tmp_path):
@@ -90,9 +97,12 @@ def test_clip_model_adds_clipscore_and_the_hallucination_check(colour_data, tmp_
     clip = _tiny_encoders().build_tiny_clip(tmp_path / "clip")
     records = read_records(colour_data)
     preds = tmp_path / "p.jsonl"
-    write_jsonl(preds, [{"image_id": r.image_id, "caption": "a red square with a purple star"} for r in records])
-    ev = evaluate(colour_data, tmp_path / "out", predictions=preds, metrics=["clipscore", "cider"],
-                  clip_model=str(clip))
+    write_jsonl(
+        preds, [{"image_id": r.image_id, "caption": "a red square with a purple star"} for r in records]
+    )
+    ev = evaluate(
+        colour_data, tmp_path / "out", predictions=preds, metrics=["clipscore", "cider"], clip_model=str(clip)
+    )
     assert ev["metrics"]["clipscore"] is not None and "clipscore" in ev["per_image"][0]["scores"]
     assert "hallucination" in ev["errors"]["checked"]
     for row in ev["per_image"]:
@@ -104,12 +114,37 @@ def test_cli_evaluate_json(colour_data, tmp_path):
     records = read_records(colour_data)
     preds = tmp_path / "p.jsonl"
     write_jsonl(preds, [{"image_id": r.image_id, "caption": r.captions[0]} for r in records])
-    res = CliRunner().invoke(cli, ["evaluate", "--data", str(colour_data), "--predictions", str(preds),
-                                   "--out", str(tmp_path / "out"), "--metrics", "bleu_1,cider", "--json"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--data",
+            str(colour_data),
+            "--predictions",
+            str(preds),
+            "--out",
+            str(tmp_path / "out"),
+            "--metrics",
+            "bleu_1,cider",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["images"] == 12 and out["metrics"]["bleu_1"] > 0.99 and out["errors"]["omission"] == 0
     assert (tmp_path / "out" / "eval.json").exists()
-    text = CliRunner().invoke(cli, ["evaluate", "--data", str(colour_data), "--predictions", str(preds),
-                                    "--out", str(tmp_path / "out"), "--metrics", "bleu_4,cider"])
+    text = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--data",
+            str(colour_data),
+            "--predictions",
+            str(preds),
+            "--out",
+            str(tmp_path / "out"),
+            "--metrics",
+            "bleu_4,cider",
+        ],
+    )
     assert "12 images" in text.output and "cider" in text.output

@@ -9,7 +9,15 @@ from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider_scorer import CiderScorer
 
 from captune.evaluate.resample import (
-    BleuStat, CiderD, CiderStat, MeanStat, bleu_from_sums, bleu_rows, paired_test, resample_blocks, swap_blocks,
+    BleuStat,
+    CiderD,
+    CiderStat,
+    MeanStat,
+    bleu_from_sums,
+    bleu_rows,
+    paired_test,
+    resample_blocks,
+    swap_blocks,
 )
 
 WORDS = "a the red blue green circle square star big small left of right above below on with".split()
@@ -46,7 +54,9 @@ def test_bootstrap_resamples_match_pycocoevalcap_on_each_resampled_list():
         idx = np.repeat(np.arange(12), row.astype(int))  # the resampled list, duplicates included
         for s, preds in enumerate((a, b)):
             slow_bleu, slow_cider = pycoco(preds, refs, idx)
-            assert bleu_from_sums(row @ bleu_rows(preds, refs)) == pytest.approx(slow_bleu, rel=1e-12, abs=1e-300)
+            assert bleu_from_sums(row @ bleu_rows(preds, refs)) == pytest.approx(
+                slow_bleu, rel=1e-12, abs=1e-300
+            )
             assert cider[s, r] == pytest.approx(slow_cider, rel=1e-12)
 
 
@@ -64,8 +74,9 @@ def test_full_sample_values_equal_pycocoevalcap():
 def test_identical_systems_give_a_degenerate_interval_at_zero():
     a, _, refs = corpus(30)
     values = np.random.default_rng(0).random(30)
-    results = paired_test([BleuStat(a, a, refs), CiderStat(a, a, refs), MeanStat("rouge_l", values, values)], 30,
-                          resamples=200)
+    results = paired_test(
+        [BleuStat(a, a, refs), CiderStat(a, a, refs), MeanStat("rouge_l", values, values)], 30, resamples=200
+    )
     for r in results.values():
         assert r.delta == 0 and r.ci_low == 0 and r.ci_high == 0 and r.p_value == 1.0
 
@@ -101,7 +112,9 @@ def test_no_difference_in_distribution_is_not_significant():
 
 
 def test_missing_values_are_left_out_of_means():
-    r = paired_test([MeanStat("attr", [1.0, None, 0.0, 1.0], [1.0, 1.0, None, None])], 4, resamples=20)["attr"]
+    r = paired_test([MeanStat("attr", [1.0, None, 0.0, 1.0], [1.0, 1.0, None, None])], 4, resamples=20)[
+        "attr"
+    ]
     assert r.a == pytest.approx(2 / 3) and r.b == 1.0
 
 

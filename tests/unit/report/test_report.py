@@ -18,8 +18,18 @@ from captune.evaluate import compare
 from captune.report import build_report
 from captune.report.text import interval, num
 
-SECTIONS = ["summary", "data", "setup", "training", "results", "decoding", "examples", "errors", "ratings",
-            "appendix"]
+SECTIONS = [
+    "summary",
+    "data",
+    "setup",
+    "training",
+    "results",
+    "decoding",
+    "examples",
+    "errors",
+    "ratings",
+    "appendix",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +57,18 @@ def test_markdown_links_figures_written_next_to_it(report):
     assert {"report_files/loss.png", "report_files/val_metrics.png", "report_files/errors.png"} <= set(links)
     for link in links:
         assert (out / link).read_bytes()[:4] == b"\x89PNG"
-    for heading in ("## Summary", "## Data", "## Fine-tuning set-up", "## Training curves", "## Results",
-                    "## Decoding comparison", "## Examples", "## Error analysis", "## Human ratings",
-                    "## Configuration"):
+    for heading in (
+        "## Summary",
+        "## Data",
+        "## Fine-tuning set-up",
+        "## Training curves",
+        "## Results",
+        "## Decoding comparison",
+        "## Examples",
+        "## Error analysis",
+        "## Human ratings",
+        "## Configuration",
+    ):
         assert heading in md
 
 
@@ -93,8 +112,14 @@ def test_model_card_front_matter_and_sections(report_run, tmp_path):
     assert front["base_model"] == "tiny-blip2-opt" and front["library_name"] == "peft"
     assert {"bleu", "cider", "rouge"} <= set(front["metrics"]) and "image-captioning" in front["tags"]
     assert front["datasets"] == ["splits/train.jsonl", "splits/val.jsonl"]
-    for heading in ("## Training configuration", "## Generation configuration", "## Checkpoint selection",
-                    "## Evaluation: base model against this model", "## Strengths and trade-offs", "## Usage"):
+    for heading in (
+        "## Training configuration",
+        "## Generation configuration",
+        "## Checkpoint selection",
+        "## Evaluation: base model against this model",
+        "## Strengths and trade-offs",
+        "## Usage",
+    ):
         assert heading in card
     assert "PeftModel.from_pretrained(model, checkpoint)" in card and "Blip2Processor.from_pretrained" in card
     assert "Fine-tuning" in card.split("## Training configuration")[0]  # the bottom line up front
@@ -127,8 +152,21 @@ def test_model_card_snippet_reproduces_captune_captions(report_run, tmp_path):
 
 
 def test_cli_report_json(report_run, tmp_path):
-    res = CliRunner().invoke(cli, ["report", str(report_run["base"]), str(report_run["finetuned"]), "--out",
-                                   str(tmp_path), "--resamples", "50", "--examples", "2", "--json"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(report_run["base"]),
+            str(report_run["finetuned"]),
+            "--out",
+            str(tmp_path),
+            "--resamples",
+            "50",
+            "--examples",
+            "2",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert Path(out["html"]).exists() and Path(out["markdown"]).exists()
