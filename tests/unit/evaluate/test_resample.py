@@ -125,3 +125,19 @@ def test_same_seed_same_draws_and_blocks_cover_every_resample():
     assert first.shape == (70, 50) and np.array_equal(first, again) and not np.array_equal(first, other)
     swaps = np.concatenate(list(swap_blocks(50, 70, seed=9)))
     assert swaps.shape == (70, 50) and 0.4 < swaps.mean() < 0.6
+
+
+def test_interval_is_the_percentile_of_pycocoevalcap_deltas_on_the_same_resamples():
+    a, b, refs = corpus(10, seed=4)
+    n, resamples, seed = 10, 8, 11
+    result = paired_test([BleuStat(a, b, refs), CiderStat(a, b, refs)], n, resamples=resamples, seed=seed)
+    slow = {"bleu_4": [], "cider": []}
+    for row in np.concatenate(list(resample_blocks(n, resamples, seed))):
+        idx = np.repeat(np.arange(n), row.astype(int))
+        (bleu_a, cider_a), (bleu_b, cider_b) = pycoco(a, refs, idx), pycoco(b, refs, idx)
+        slow["bleu_4"].append(bleu_b[3] - bleu_a[3])
+        slow["cider"].append(cider_b - cider_a)
+    for name, deltas in slow.items():
+        low, high = np.percentile(deltas, [2.5, 97.5])
+        assert result[name].ci_low == pytest.approx(low, rel=1e-9, abs=1e-12)
+        assert result[name].ci_high == pytest.approx(high, rel=1e-9, abs=1e-12)
