@@ -29,6 +29,9 @@ from captune.evaluate.resample import BleuStat, CiderStat, MeanStat, paired_test
 
 BLEU = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
 LOWER_IS_BETTER = {"self_bleu"}
+# Properties of the whole set of captions: their per-caption parts (self-BLEU of one caption
+# against the others) do not resample as means.
+CORPUS_ONLY = {"distinct_1", "distinct_2", "self_bleu", "vocab_size"}
 NO_DIRECTION = {"mean_length"}
 INTERVAL = "95% percentile bootstrap interval of B - A, images resampled with replacement (paired)"
 TEST = "paired permutation test (captions of A and B swapped per image at random), two-sided"
@@ -155,7 +158,8 @@ def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tup
     for m in names:
         if m in BLEU or m == "cider":
             continue
-        if any(m in r["scores"] for r in rows_a) and any(m in r["scores"] for r in rows_b):
+        per_image = any(m in r["scores"] for r in rows_a) and any(m in r["scores"] for r in rows_b)
+        if per_image and m not in CORPUS_ONLY:
             stats.append(
                 MeanStat(m, [r["scores"].get(m) for r in rows_a], [r["scores"].get(m) for r in rows_b])
             )

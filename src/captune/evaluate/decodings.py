@@ -122,9 +122,10 @@ def decoding_table(
     **options: Any,
 ) -> list[dict[str, Any]]:
     """One row per decoding: ``{"name", "label", "metrics": {...}, "unavailable": {...}}``."""
-    from captune.metrics import DIVERSITY_METRICS, score
+    from captune.metrics import score
+    from captune.metrics.diversity import OUTPUTS as DIVERSITY
 
-    wanted = list(QUALITY_METRICS) + (list(CLIP_METRICS) if clip_model else []) + list(DIVERSITY_METRICS)
+    wanted = list(QUALITY_METRICS) + (list(CLIP_METRICS) if clip_model else []) + list(DIVERSITY)
     rows = []
     for name, dec in decodings.items():
         scores = score(

@@ -33,17 +33,16 @@ from captune.evaluate.errors import analyze_errors
 if TYPE_CHECKING:
     from captune.generate import CaptionItem, Decoding
 
-COCO_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice")
 CLIP_METRICS = ("clipscore", "refclipscore")
 EVAL_FILE, PREDICTIONS_FILE = "eval.json", "predictions.jsonl"
 PRIMARY = "_primary"  # the --decoding captions, written to predictions.jsonl
 
 
 def default_metrics(clip_model: str | None) -> list[str]:
-    """COCO metrics, CLIPScore and RefCLIPScore with a CLIP model, and the diversity metrics."""
-    from captune.metrics import DIVERSITY_METRICS
+    """The COCO metrics and the diversity metrics; CLIPScore and RefCLIPScore with a CLIP model."""
+    from captune.metrics import DEFAULT_METRICS
 
-    return list(COCO_METRICS) + (list(CLIP_METRICS) if clip_model else []) + list(DIVERSITY_METRICS)
+    return list(DEFAULT_METRICS) + (list(CLIP_METRICS) if clip_model else [])
 
 
 def evaluate(

@@ -68,7 +68,7 @@ def num(value: float | None, digits: int = 4) -> str:
     matches) as 0, small ones in scientific notation."""
     if value is None:
         return "–"
-    if isinstance(value, int) or abs(value) >= 1000:
+    if isinstance(value, int) or abs(value) >= 1000 or (abs(value) >= 2 and float(value).is_integer()):
         return f"{value:,.0f}"
     if abs(value) < 1e-9:
         return f"{0:.{digits}f}"
