@@ -391,6 +391,7 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
                  batch_size, image_root, dtype, as_json, progress) -> None:
     """Caption a test set (or read captions), score them and write OUT/eval.json."""
     from captune.evaluate import evaluate
+    from captune.report.text import num
 
     result = evaluate(data, out, model=model, adapter=adapter, predictions=predictions, decoding=decoding,
                       decodings=_csv(decodings) or (), metrics=_csv(metrics), clip_model=clip_model, prompt=prompt,
@@ -404,11 +405,11 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
         return
     click.echo(f"{summary['images']} images -> {out}/eval.json")
     for name, value in result["metrics"].items():
-        shown = f"{value:.4f}" if value is not None else f"unavailable: {result['unavailable'].get(name, '')}"
+        shown = num(value) if value is not None else f"unavailable: {result['unavailable'].get(name, '')}"
         click.echo(f"  {name:<14} {shown}")
     click.echo("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
     for row in result.get("decodings") or []:
-        values = ", ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items() if v is not None)
+        values = ", ".join(f"{k} {num(v, 3)}" for k, v in row["metrics"].items() if v is not None)
         click.echo(f"  {row['label']:<22} {values}")
 
 

@@ -9,7 +9,10 @@ relative change in percent, the 95% bootstrap interval of B - A and a paired p-v
 B; BLEU and CIDEr-D recomputed from sufficient statistics on each resample; the p-value from a
 paired permutation test of the same statistic). Metrics with per-image values (ROUGE-L,
 METEOR, CLIPScore, BERTScore, ...) are compared as means over images; corpus-only metrics
-(diversity) get A, B and the deltas without an interval.
+(diversity) get A, B and the deltas without an interval. Where the evaluation's corpus value is
+not the mean of its per-image values (METEOR: the jar aggregates its statistics over the whole
+set), the row shows the per-image means, carries the flag ``per_image_mean`` and keeps the
+corpus values under ``corpus``.
 
 The relative change is left out (``rel_delta: null``, flag ``near_zero_baseline``) when |A| is
 below ``near_zero`` (default 0.01): a change from 0.002 to 0.09 is not "+4400%" in any useful
@@ -86,6 +89,10 @@ def compare_evals(
         if name in tested:
             r = tested[name]
             table[name] = _row(name, r.a, r.b, near_zero, r.ci_low, r.ci_high, r.p_value, confidence)
+            if _differs(r.a, a["metrics"][name]) or _differs(r.b, b["metrics"][name]):
+                # e.g. METEOR: the jar aggregates its corpus value; the test is on the per-image mean
+                table[name]["flags"].append("per_image_mean")
+                table[name]["corpus"] = {"a": a["metrics"][name], "b": b["metrics"][name]}
         elif name in corpus_only:
             table[name] = _row(name, a["metrics"][name], b["metrics"][name], near_zero)
     return {
@@ -98,7 +105,12 @@ def compare_evals(
         "interval": INTERVAL,
         "test": TEST,
         "metrics": table,
+        "per_image_mean": [m for m, r in table.items() if "per_image_mean" in r["flags"]],
     }
+
+
+def _differs(x: float, y: float) -> bool:
+    return abs(x - y) > 1e-9 * max(1.0, abs(y))
 
 
 def _side(ev: dict) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def format_comparison(pair: dict[str, Any]) -> str:
     cols = ["metric", "A", "B", "B - A", "relative", "95% interval", "p", ""]
     rows = [
         [
-            label(m),
+            label(m) + (" †" if "per_image_mean" in r["flags"] else ""),
             num(r["a"]),
             num(r["b"]),
             signed(r["delta"]),
@@ -140,4 +140,6 @@ def format_comparison(pair: dict[str, Any]) -> str:
     lines = [head, "  ".join(c.ljust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.append("interval: " + pair["interval"] + "; p: " + pair["test"])
+    if pair.get("per_image_mean"):
+        lines.append("†: compared as the mean of per-image scores (its corpus value is aggregated differently)")
     return "\n".join(lines)

@@ -145,3 +145,15 @@ def test_cli_compare_json_and_table(dataset, tmp_path):
     assert text.exit_code == 0 and "CIDEr" in text.output and "better" in text.output
     missing = runner.invoke(cli, ["compare", str(a), str(tmp_path)])
     assert missing.exit_code == 2 and "no eval.json" in missing.output
+
+
+def test_a_corpus_value_that_is_not_the_per_image_mean_is_flagged(dataset, tmp_path):
+    a, b = evaluated(dataset, "a", tmp_path), evaluated(dataset, "b", tmp_path)
+    saved = json.loads((b / "eval.json").read_text())
+    saved["metrics"]["rouge_l"] += 0.05  # as the METEOR jar's corpus value differs from its per-image mean
+    (b / "eval.json").write_text(json.dumps(saved))
+    result = compare([a, b], resamples=50)
+    row = result["metrics"]["rouge_l"]
+    assert result["per_image_mean"] == ["rouge_l"] and "per_image_mean" in row["flags"]
+    assert row["corpus"]["b"] == saved["metrics"]["rouge_l"] and row["b"] == pytest.approx(row["corpus"]["b"] - 0.05)
+    assert "per_image_mean" not in result["metrics"]["cider"]["flags"]
