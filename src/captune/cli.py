@@ -359,6 +359,10 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
 
 
 def main() -> None:
+    import warnings
+
+    # peft asks transformers a deprecated question on every wrap; the answer is right, the warning noise.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     cli(prog_name="captune")
 
 
