@@ -11,12 +11,13 @@ longest match. This is the slow, exact path; ``captune.metrics.ptb`` caches it p
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import regex
 
-from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, char_class
+from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, UPPER_RANGES, char_class
 
 
 def ci(word: str) -> str:
@@ -68,7 +69,7 @@ SGML = (
 SPMDASH = "(?:&" + alt("MD", "mdash", "ndash") + r";|[\u0096\u0097\u2013\u2014\u2015])"
 SPAMP = ci("&amp;")
 SPPUNC = "&(?:" + alt("HT", "TL", "UR", "LR", "QC", "QL", "QR", "odq", "cdq") + "|#[0-9]+);"
-SENTEND = f"{SPACENL}(?:{SPACENL}|[A-Z]|{SGML})"
+SENTEND = f"{SPACENL}(?:{SPACENL}|[{char_class(UPPER_RANGES)}]|{SGML})"
 DATE = f"{DIGIT}{{1,2}}[\\-\\/]{DIGIT}{{1,2}}[\\-\\/]{DIGIT}{{2,4}}"
 NUM = f"(?:{DIGIT}+|{DIGIT}*(?:[.:,\\u00AD\\u066B\\u066C]{DIGIT}+)+)"
 NUMBER = f"[\\-+]?{NUM}"
@@ -79,7 +80,7 @@ DOLSIGN = r"(?:[A-Z]*\$|#)"
 DOLSIGN2 = r"[\u00A2\u00A3\u00A4\u00A5\u0080\u20A0\u20AC\u060B\u0E3F\u20A4\uFFE0\uFFE1\uFFE5\uFFE6]"
 WORD = f"{WLETTER}(?:{WLETTER}|{DIGIT})*(?:[.!?]{WLETTER}(?:{WLETTER}|{DIGIT})*)*"
 APOS = r"(?:['\u0092\u2019]|" + ci("&apos;") + ")"
-APOSETCETERA = f"(?:{APOS}|[\\u0091\\u2018\\u201B])"
+APOSETCETERA = f"(?:{APOS}|[`\\u0091\\u2018\\u201B])"
 HYPHEN = r"[-_\u058A\u2010\u2011]"
 THING = (
     f"(?:[dDoOlL]{APOSETCETERA}{LETTER_OR_DIGIT})?{LETTER_OR_DIGIT}+"
@@ -104,11 +105,11 @@ APOWORD = (
     f"|{LETTER}{LETTER}*[aeiouyAEIOUY]{APOSETCETERA}[aeiouA-Z]{LETTER}*|{APOS}{ci('cause')}"
     f"|{ci('cont')}'{ci('d')}\\.?|'{ci('twas')}|{ci('nor')}'{ci('easter')}|{ci('c')}'{ci('mon')}"
     f"|{ci('e')}'{ci('er')}|{ci('s')}'{ci('mores')}|{ci('ev')}'{ci('ry')}|{ci('li')}'{ci('l')}"
-    f"|{ci('nat')}'{ci('l')})"
+    f"|{ci('nat')}'{ci('l')}|{ci('O')}{APOSETCETERA}{ci('o')})"
 )
 APOWORD2 = ci("y") + APOS
+FULLURL = ci("http") + ci("s") + r"?:\/\/[^ \t\n\f\r\"<>|(){}]+[^ \t\n\f\r\"<>|.!?(){},-]"
 URL_END = r"[^ \t\n\f\r\"<>|.!?(){},-]"
-FULLURL = ci("http") + ci("s") + r"?:\/\/[^ \t\n\f\r\"<>|()]+" + URL_END
 # ",-_" is a range in the Java pattern (it excludes digits and capitals), kept as such.
 LIKELYURL = (
     r"(?:(?:" + ci("www") + r"\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){},-_$]+\.)+"
@@ -154,6 +155,10 @@ ABBREV4 = (
     f"(?:{ABTITLE}|{alt('vs', 'Alex', 'Wm', 'Jos', 'Cie', 'cf', 'TREAS', 'Ph')}|v|{ci('a.k.a')}|{ACRO}|{ABCOMP2})"
 )
 ABBREV2 = f"{ABBREV4}\\."
+FILENAME_EXT = alt("bat", "bmp", "c", "class", "cgi", "cpp", "dll", "doc", "docx", "exe", "gif", "gz", "h",
+                   "htm", "html", "jar", "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php", "pl", "png", "ppt",
+                   "ps", "py", "sql", "tar", "txt", "wav", "x", "xml", "zip")
+FILENAME = f"(?:{WLETTER}|{DIGIT})+(?:\\.(?:{WLETTER}|{DIGIT})+)*\\.{FILENAME_EXT}"
 ABBREV3 = alt("ca", "figs", "fig", "prop", "nos", "no", "art", "bldg", "pp", "op") + r"\."
 ACRONYM = f"{ACRO}\\."
 ACRONYM_NEXT = "(?:" + "|".join(
@@ -296,11 +301,13 @@ RULES: list[Rule] = [
     Rule("abbrev3", ABBREV3, f"{SPACENL}?{DIGIT}", keep()),
     Rule("co_ltd", "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.", SPACE + alt("ltd", "lim"), keep()),
     Rule("abbrev1_sentend", ABBREV1, SENTEND, dup_period),
-    Rule("abbrev1", ABBREV1, None, keep()),
+    Rule("abbrev1_any2", ABBREV1, "(?s:..)", keep()),
+    Rule("abbrev1", ABBREV1, None, dup_period),
     Rule("abbrev2", ABBREV2, None, keep()),
     Rule("abbrev4_space", ABBREV4, SPACE, keep()),
     Rule("acro_spacenl", ACRO, SPACENL, keep()),
     Rule("tbspec2", TBSPEC2, SPACENL, keep()),
+    Rule("filename", FILENAME, f"(?:{SPACENL}|[.?!,])", keep()),
     Rule("word_dot_insentp", WORD + r"\.", INSENTP, keep(remove_soft_hyphens)),
     Rule("phone", PHONE, None, keep(lambda t: parens(t.replace(" ", "\u00a0")))),
     Rule("dblquot_left", DBLQUOT, "[A-Za-z0-9$]", keep(lambda t: latex_quotes(t, True))),
@@ -385,10 +392,56 @@ def next_token(text: str, pos: int) -> tuple[str | None, int]:
     return out, pos + max(used, 1)
 
 
+# Java's String.toLowerCase decides a final sigma within the word its BreakIterator finds.
+_WLET = r"[\p{L}\p{Mc}\p{Sk}--[\u3005\u4e00-\u9fa5\uf900-\ufa2d\u3099-\u309c\u30a1-\u30fe\u3041-\u309e\u30fc]]"
+_WIGN = r"[\p{Mn}\p{Me}\p{Cf}--[\u00ad]]"
+_WLETS = f"(?:{_WLET}{_WIGN}*)+"
+_WDIGS = f"(?:\\p{{N}}{_WIGN}*)+"
+_JAVA_WORD = regex.compile(
+    f"(?:{_WLETS}(?:[\\p{{Pd}}\\p{{Pc}}\\u2027\"'.]{_WIGN}*{_WLETS})*|{_WDIGS}(?:[\"',\\u066b.]{_WIGN}*{_WDIGS})*)+",
+    regex.V1,
+)
+_JAVA_CASED = [(0x2B0, 0x2B8), (0x2C0, 0x2C1), (0x2E0, 0x2E4), (0x345, 0x345), (0x37A, 0x37A), (0x1D2C, 0x1D61),
+               (0x2160, 0x217F), (0x24B6, 0x24E9)]
+
+
+def _java_cased(ch: str) -> bool:
+    o = ord(ch)
+    return unicodedata.category(ch) in ("Lu", "Ll", "Lt") or any(a <= o <= b for a, b in _JAVA_CASED)
+
+
+def java_final_sigma(token: str) -> str:
+    """``token`` lower-cased, capital sigmas by Java's final-sigma rule."""
+    out = [ch.lower() for ch in token]
+    for m in _JAVA_WORD.finditer(token):
+        word = m.group()
+        for k, ch in enumerate(word):
+            if ch == "\u03a3" and any(map(_java_cased, word[:k])) and not any(map(_java_cased, word[k + 1:])):
+                out[m.start() + k] = "\u03c2"
+    return "".join(out)
+
+
+_ASTRAL = regex.compile("[\U00010000-\U0010FFFF]")
+
+
+def to_utf16(text: str) -> str:
+    """Split characters outside the BMP into surrogate pairs: the Java lexer sees UTF-16 units."""
+    def pair(m: regex.Match) -> str:
+        cp = ord(m.group()) - 0x10000
+        return chr(0xD800 + (cp >> 10)) + chr(0xDC00 + (cp & 0x3FF))
+
+    return _ASTRAL.sub(pair, text)
+
+
+def from_utf16(token: str) -> str:
+    return token.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")  # pairs rejoin
+
+
 def lex(text: str, start: int = 0, stop: int | None = None) -> list[list[str]]:
-    """Tokens (original case) per line of ``text[start:]``; lexing stops at ``stop`` (default: end).
+    """Tokens (original case) per line of ``text[start:stop]``.
 
     Text after ``stop`` is only seen as trailing context, as the lexer sees the following line.
+    ``text`` must already be in UTF-16 units (see ``to_utf16``); tokens come back as normal text.
     """
     stop = len(text) if stop is None else stop
     lines: list[list[str]] = [[]]
@@ -398,5 +451,5 @@ def lex(text: str, start: int = 0, stop: int | None = None) -> list[list[str]]:
         if tok == "\n":
             lines.append([])
         elif tok is not None:
-            lines[-1].append(tok)
+            lines[-1].append(tok if tok.isascii() else from_utf16(tok))
     return lines
