@@ -51,12 +51,20 @@ def lex_lines(text: str, stop: int) -> list[list[str]]:
     return [[java_lower(t) for t in line] for line in lexer.lex(u, 0, stop)]
 
 
+# The lexer splits no plain ASCII word but these (checked in the tests); other words keep whole.
+_ASSIMILATIONS = {"cannot": ["can", "not"], "gonna": ["gon", "na"], "gotta": ["got", "ta"],
+                  "lemme": ["lem", "me"], "gimme": ["gim", "me"], "wanna": ["wan", "na"]}
+
+
 def piece_tokens(piece: str, follow: str) -> list[str]:
     """Tokens of ``piece``, a space-separated part of a caption, followed by ``follow``.
 
     A piece starting with another space character (tab, no-break, thin...) is lexed after its
     space: the lexer skips both as one run, which keeps it from, e.g., starting a URL there.
     """
+    if piece.isascii() and piece.isalpha():
+        low = piece.lower()
+        return _ASSIMILATIONS.get(low) or [low]
     lead = " " if piece[0] in _SPACE_START else ""
     (tokens,) = lex_lines(lead + piece + follow, len(lead) + len(piece))
     return tokens
