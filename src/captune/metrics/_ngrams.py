@@ -1,8 +1,8 @@
 """N-gram counts of a whole evaluation set as flat numpy arrays, shared by BLEU and CIDEr.
 
 Words become integer ids and an n-gram of ids becomes one integer (a base ``V + 1`` number with
-digits ``1..V``, so n-grams of different lengths never collide). All occurrences are sorted once;
-the result lists each distinct (n-gram, sentence) pair with its count, ordered by n-gram and then
+digits ``1..V``, so n-grams of different lengths never collide), packed with its sentence index
+into one int64 and sorted (a value sort, several times faster than an argsort). The result lists each distinct (n-gram, sentence) pair with its count, ordered by n-gram and then
 by sentence. Sentences are numbered image by image, prediction first, so the references of the
 image of a prediction sit right after it within an n-gram's run. Every corpus statistic of BLEU
 (clipped counts) and CIDEr (document frequencies, tf-idf vectors, clipped dot products) is then a
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
 N_MAX = 4
-_SENT_BITS = 26  # sentences per evaluation: up to 67 million
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,9 @@ class Corpus:
     order: np.ndarray  # (E,) n of the n-gram (1..4)
     tf: np.ndarray  # (E,) occurrences of the n-gram in the sentence
     n_grams: int  # number of distinct n-grams
+    group_starts: np.ndarray  # start of each run of pairs with the same n-gram and image
+    ids: np.ndarray  # flat token ids of all sentences
+    plain: bool  # sentences are tokens joined by single spaces: split(" ") == split()
 
 
 def _sentences(preds: list[str], refs: list[list[str]]) -> tuple[list[str], np.ndarray]:
@@ -52,69 +54,86 @@ def _sentences(preds: list[str], refs: list[list[str]]) -> tuple[list[str], np.n
     return sentences, counts
 
 
-def _token_ids(sentences: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Flat token ids, tokens per sentence, vocabulary size."""
+def split_tokens(sentences: list[str]) -> tuple[list[str], np.ndarray, bool]:
+    """All tokens (``str.split()`` of each sentence) in one list, the number per sentence, and
+    whether ``split(" ")`` gives the same tokens (single spaces only, no empty sentence)."""
+    joined = " ".join(sentences)
+    plain = "  " not in joined and joined.isascii() and not any(c in joined for c in _OTHER_SPACES)
+    plain = plain and all(sentences) and not any(s[0] == " " or s[-1] == " " for s in sentences)
+    if plain:
+        counts = np.fromiter(map(str.count, sentences, repeat(" ")), np.int64, len(sentences)) + 1
+        return joined.split(" "), counts, True
     tokens = list(map(str.split, sentences))
-    lens = np.fromiter(map(len, tokens), np.int64, len(tokens))
-    flat = list(chain.from_iterable(tokens))
-    vocab = dict.fromkeys(flat)
+    return list(chain.from_iterable(tokens)), np.fromiter(map(len, tokens), np.int64, len(tokens)), False
+
+
+_OTHER_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # ASCII characters str.split() splits on
+
+
+def intern(tokens: list[str]) -> tuple[np.ndarray, int]:
+    """Integer ids (in order of first appearance) and the vocabulary size."""
+    vocab = dict.fromkeys(tokens)
     for i, w in enumerate(vocab):
         vocab[w] = i
-    ids = np.fromiter(map(vocab.__getitem__, flat), np.int64, len(flat))
-    return ids, lens, len(vocab)
+    return np.fromiter(map(vocab.__getitem__, tokens), np.int64, len(tokens)), len(vocab)
 
 
-def _ngram_keys(ids: np.ndarray, lens: np.ndarray, vocab: int):
-    """Key, sentence and n of every n-gram occurrence, n = 1..4 (in sentence order for each n)."""
-    sent_of = np.repeat(np.arange(len(lens)), lens)
-    left = np.repeat(np.cumsum(lens), lens) - np.arange(len(ids))  # tokens from here to the end
-    base = vocab + 1
-    exact = base**N_MAX < 2**62
-    digits = ids + 1
-    keys, sents, orders = [], [], []
-    key = np.zeros(len(ids), np.int64)
-    for n in range(1, N_MAX + 1):
-        shifted = np.zeros(len(ids), np.int64)
-        shifted[: len(ids) - n + 1] = digits[n - 1 :]
-        key = key * base + shifted if exact else _dense(key, shifted, base)
-        valid = left >= n
-        keys.append(key[valid] if exact else key[valid] + (n << 58))
-        sents.append(sent_of[valid])
-        orders.append(np.full(int(valid.sum()), n, np.int8))
-    return np.concatenate(keys), np.concatenate(sents), np.concatenate(orders)
+def _runs(sorted_values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the first element of each run of equal values."""
+    start = np.empty(len(sorted_values), bool)
+    start[:1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=start[1:])
+    return start
 
 
-def _dense(prev: np.ndarray, digit: np.ndarray, base: int) -> np.ndarray:
-    """N-gram ids for vocabularies too large for exact base arithmetic: renumber at each step."""
-    return np.unique(prev * base + digit, return_inverse=True)[1].astype(np.int64)
+def _level(key: np.ndarray, sent: np.ndarray, sent_bits: int):
+    """Distinct (n-gram, sentence) pairs of one n, sorted, with counts and dense n-gram ranks."""
+    packed = np.sort((key << sent_bits) | sent)  # a plain sort: much faster than argsort
+    first = np.flatnonzero(_runs(packed))
+    pairs = packed[first]
+    tf = np.diff(np.append(first, len(packed)))
+    return np.cumsum(_runs(pairs >> sent_bits)) - 1, pairs & ((1 << sent_bits) - 1), tf
+
+
+def _renumber(key: np.ndarray) -> np.ndarray:
+    """Dense numbers for prefix keys (same key, same number), for very large vocabularies."""
+    return np.unique(key, return_inverse=True)[1].astype(np.int64).reshape(key.shape)
 
 
 def build(preds: list[str], refs: list[list[str]]) -> Corpus:
     sentences, ref_count = _sentences(preds, refs)
-    ids, lens, vocab = _token_ids(sentences)
-    per_image = ref_count + 1
-    first = np.concatenate([[0], np.cumsum(per_image)[:-1]]).astype(np.int64)
-    sent_image = np.repeat(np.arange(len(preds)), per_image)
+    tokens, lens, plain = split_tokens(sentences)
+    ids, vocab = intern(tokens)
+    first = np.concatenate([[0], np.cumsum(ref_count + 1)[:-1]]).astype(np.int64)
+    sent_image = np.repeat(np.arange(len(preds)), ref_count + 1)
     sent_is_ref = np.ones(len(sentences), bool)
     sent_is_ref[first] = False
-    keys, sents, orders = _ngram_keys(ids, lens, vocab)
-    perm = np.argsort(keys)
-    keys, sents, orders = keys[perm], sents[perm], orders[perm]
-    new_key = np.empty(len(keys), bool)
-    new_key[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=new_key[1:])
-    rank = np.cumsum(new_key) - 1
-    packed = np.sort((rank << _SENT_BITS) | sents)  # nearly sorted already: cheap
-    start = np.empty(len(packed), bool)
-    start[:1] = True
-    np.not_equal(packed[1:], packed[:-1], out=start[1:])
-    where = np.flatnonzero(start)
-    tf = np.diff(np.append(where, len(packed)))
-    pairs = packed[where]
-    gram = pairs >> _SENT_BITS
-    order_of_gram = orders[new_key]
+    sent_bits = max(1, len(sentences).bit_length())
+    sent_of = np.repeat(np.arange(len(lens)), lens)
+    left = np.repeat(np.cumsum(lens), lens) - np.arange(len(ids))  # tokens from here to the end
+    key = np.zeros(len(ids), np.int64)
+    levels, offset = [], 0
+    for n in range(1, N_MAX + 1):
+        if (int(key.max(initial=0)) + 1) * (vocab + 1) >= 1 << (62 - sent_bits):
+            key = _renumber(key)  # keep n-gram numbers small enough to pack with a sentence index
+        digit = np.zeros(len(ids), np.int64)
+        digit[: len(ids) - n + 1] = ids[n - 1 :] + 1
+        key = key * (vocab + 1) + digit  # digits 1..V: n-grams of different n never coincide
+        valid = left >= n
+        rank, sent, tf = _level(key[valid], sent_of[valid], sent_bits)
+        levels.append((rank + offset, sent, np.full(len(rank), n, np.int8), tf))
+        offset += int(rank[-1]) + 1 if len(rank) else 0
+    gram, sent, order, tf = (np.concatenate(a) for a in zip(*levels))
+    image = sent_image[sent]
     return Corpus(len(preds), sent_image, sent_is_ref, lens, first, first + 1, ref_count,
-                  gram, pairs & ((1 << _SENT_BITS) - 1), order_of_gram[gram], tf, int(rank[-1] + 1) if len(rank) else 0)
+                  gram, sent, order, tf, offset, _group_starts(gram, image), ids, plain)
+
+
+def _group_starts(gram: np.ndarray, image: np.ndarray) -> np.ndarray:
+    start = np.empty(len(gram), bool)
+    start[:1] = True
+    start[1:] = (gram[1:] != gram[:-1]) | (image[1:] != image[:-1])
+    return np.flatnonzero(start)
 
 
 _CACHE: OrderedDict = OrderedDict()
@@ -131,12 +150,6 @@ def corpus(preds: list[str], refs: list[list[str]]) -> Corpus:
     return hit
 
 
-def groups(c: Corpus, mask: np.ndarray | None = None) -> np.ndarray:
-    """Start index of each run of pairs with the same n-gram and image (optionally among ``mask``)."""
-    gram, image = c.gram, c.sent_image[c.sent]
-    if mask is not None:
-        gram, image = gram[mask], image[mask]
-    start = np.empty(len(gram), bool)
-    start[:1] = True
-    start[1:] = (gram[1:] != gram[:-1]) | (image[1:] != image[:-1])
-    return np.flatnonzero(start)
+def groups(c: Corpus, mask: np.ndarray) -> np.ndarray:
+    """Start index of each run of pairs with the same n-gram and image among the pairs ``mask``."""
+    return _group_starts(c.gram[mask], c.sent_image[c.sent[mask]])

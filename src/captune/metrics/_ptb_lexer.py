@@ -378,10 +378,21 @@ def _split(c: _Compiled, text: str, start: int, end: int) -> int:
     return end
 
 
+_BY_FIRST_CHAR: dict[str, list[_Compiled]] = {}
+
+
+def _candidates(ch: str) -> list[_Compiled]:
+    """The rules that can match text starting with ``ch``, in rule order (cached per character)."""
+    found = _BY_FIRST_CHAR.get(ch)
+    if found is None:
+        found = _BY_FIRST_CHAR[ch] = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
+    return found
+
+
 def next_token(text: str, pos: int) -> tuple[str | None, int]:
     """The token at ``pos`` (None for skipped text) and the position after it."""
     best, best_len = None, -1
-    for c in _COMPILED:
+    for c in _candidates(text[pos]):
         m = c.whole.match(text, pos)
         if m is not None and m.end() - pos > best_len:
             best, best_len = c, m.end() - pos
@@ -419,6 +430,18 @@ def java_final_sigma(token: str) -> str:
             if ch == "\u03a3" and any(map(_java_cased, word[:k])) and not any(map(_java_cased, word[k + 1:])):
                 out[m.start() + k] = "\u03c2"
     return "".join(out)
+
+
+# Everything that can make a word followed by a period more than "word" + "." in the lexer:
+# abbreviations and acronyms (which look at the next caption) and the "Co. Ltd" rule.
+_SPECIAL_BEFORE_PERIOD = regex.compile(
+    f"(?:{ABBREV1}|{ABBREV2}|{ABBREV3}|{ACRONYM}|" + "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.)", _FLAGS
+)
+
+
+def is_abbreviation(word_with_period: str) -> bool:
+    """Whether a rule other than "word, then period" can take ``word_with_period``."""
+    return _SPECIAL_BEFORE_PERIOD.fullmatch(word_with_period) is not None
 
 
 _ASTRAL = regex.compile("[\U00010000-\U0010FFFF]")

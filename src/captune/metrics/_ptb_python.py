@@ -62,9 +62,13 @@ def piece_tokens(piece: str, follow: str) -> list[str]:
     A piece starting with another space character (tab, no-break, thin...) is lexed after its
     space: the lexer skips both as one run, which keeps it from, e.g., starting a URL there.
     """
-    if piece.isascii() and piece.isalpha():
-        low = piece.lower()
-        return _ASSIMILATIONS.get(low) or [low]
+    if piece.isascii():
+        if piece.isalpha():
+            low = piece.lower()
+            return _ASSIMILATIONS.get(low) or [low]
+        word, end = piece[:-1], piece[-1]
+        if word.isalpha() and (end in ",;:" or (end == "." and not lexer.is_abbreviation(piece))):
+            return piece_tokens(word, "") + [end]
     lead = " " if piece[0] in _SPACE_START else ""
     (tokens,) = lex_lines(lead + piece + follow, len(lead) + len(piece))
     return tokens
@@ -180,7 +184,11 @@ class PythonTokenizer:
         """Whether the tokens of a caption ending in ``tail`` never depend on the next caption."""
         free = self.follow_free.get(tail)
         if free is None:
-            free = self.follow_free[tail] = len({tuple(piece_tokens(tail, p)) for p in _PROBES}) == 1
+            if tail[:-1].isascii() and tail[:-1].isalpha() and not lexer.is_abbreviation(tail):
+                free = True  # "word." is always "word" + "." (see piece_tokens)
+            else:
+                free = len({tuple(piece_tokens(tail, p)) for p in _PROBES}) == 1
+            self.follow_free[tail] = free
         return free
 
     def slow_caption(self, captions: list[str], i: int, texts: list[str], last: list[int]) -> int:

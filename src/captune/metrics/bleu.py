@@ -55,7 +55,7 @@ def _closest_reflen(c: _ngrams.Corpus, testlen: np.ndarray) -> np.ndarray:
 
 def _clipped_matches(c: _ngrams.Corpus) -> np.ndarray:
     """Sum over each prediction's n-grams of min(count, max count in one reference)."""
-    starts = _ngrams.groups(c)
+    starts = c.group_starts
     is_hyp = ~c.sent_is_ref[c.sent[starts]]  # a prediction comes first in its (n-gram, image) run
     max_ref = np.maximum.reduceat(np.where(c.sent_is_ref[c.sent], c.tf, 0), starts)
     hyp = starts[is_hyp]

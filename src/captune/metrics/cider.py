@@ -53,7 +53,7 @@ def cider_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> CiderStats:
     is_ref = c.sent_is_ref[c.sent]
     ref_starts = _ngrams.groups(c, is_ref)
     ref_entries = np.flatnonzero(is_ref)[ref_starts]
-    starts = _ngrams.groups(c)
+    starts = c.group_starts
     hyp_first = ~is_ref[starts]
     group_start = np.zeros(len(c.gram), bool)
     group_start[starts] = True

@@ -14,10 +14,11 @@ over a resample (ROUGE-L's corpus score is a plain mean).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
+from captune.metrics import _ngrams
 from captune.metrics.base import MetricResult, register
 
 BETA = 1.2
@@ -28,88 +29,94 @@ class RougeStats:
     scores: np.ndarray  # (N,) per-image ROUGE-L
 
 
-def _ids(sentences: list[list[str]]) -> tuple[list[np.ndarray], int]:
-    flat = list(chain.from_iterable(sentences))
+def _ids(sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat token ids of ``s.split(" ")`` for every sentence, and the tokens per sentence."""
+    lens = np.fromiter(map(str.count, sentences, repeat(" ")), np.int64, len(sentences)) + 1
+    flat = " ".join(sentences).split(" ")
     vocab = dict.fromkeys(flat)
     for i, w in enumerate(vocab):
         vocab[w] = i
-    ids = np.fromiter(map(vocab.__getitem__, flat), np.int64, len(flat))
-    return np.split(ids, np.cumsum([len(s) for s in sentences])[:-1]), len(vocab)
+    return np.fromiter(map(vocab.__getitem__, flat), np.int64, len(flat)), lens
 
 
-def _padded(seqs: list[np.ndarray], length: int, fill: int) -> np.ndarray:
-    out = np.full((len(seqs), length), fill, np.int64)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = s
+def _rows(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray, width: int, fill: int) -> np.ndarray:
+    """Sequences ``flat[starts[i] : starts[i] + lens[i]]`` as rows padded with ``fill`` to ``width``."""
+    out = np.full((len(starts), width), fill, np.int64)
+    rows = np.repeat(np.arange(len(starts)), lens)
+    cols = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    out[rows, cols] = flat[np.repeat(starts, lens) + cols]
     return out
 
 
-def lcs_lengths(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
-    """LCS length of each pair ``(a[i], b[i])`` of integer sequences (bit-parallel, all pairs at once)."""
-    lens_b = np.array([len(x) for x in b], np.int64)
-    out = np.zeros(len(a), np.int64)
-    words = (lens_b + 63) // 64
-    for w in np.unique(words):  # pairs grouped by the number of 64-bit words of ``b``
-        sel = np.flatnonzero(words == w)
-        if w == 0:
+def lcs_lengths(a_flat, a_starts, a_lens, b_flat, b_starts, b_lens) -> np.ndarray:
+    """LCS length of each pair of sequences ``a[i]``, ``b[i]`` given as slices of flat id arrays.
+
+    Pairs are grouped by the length of ``b`` so that its bit vector fits the smallest integer type
+    (or a few 64-bit words); each group runs the bit-parallel recurrence once for all its pairs.
+    """
+    out = np.zeros(len(a_starts), np.int64)
+    bits = np.maximum(8, 2 ** np.ceil(np.log2(np.maximum(b_lens, 1))).astype(np.int64))
+    for width in np.unique(bits):
+        sel = np.flatnonzero(bits == width)
+        la = int(a_lens[sel].max(initial=0))
+        if la == 0:
             continue
-        out[sel] = _lcs_group([a[i] for i in sel], [b[i] for i in sel], int(w))
+        a = _rows(a_flat, a_starts[sel], a_lens[sel], la, -1)
+        b = _rows(b_flat, b_starts[sel], b_lens[sel], int(max(width, 64) if width > 64 else width), -2)
+        out[sel] = _lcs_group(a, b, b_lens[sel])
     return out
 
 
-def _lcs_group(a: list[np.ndarray], b: list[np.ndarray], words: int) -> np.ndarray:
-    la = max((len(x) for x in a), default=0)
-    pa = _padded(a, max(la, 1), -1)  # (P, La); -1 matches nothing
-    pb = _padded(b, 64 * words, -2)  # (P, 64 * W); -2 matches nothing
-    lens_b = np.array([len(x) for x in b], np.int64)
-    v = np.zeros((len(a), words), np.uint64)
-    for k in range(words):  # all ones on the positions of b
-        bits = np.clip(lens_b - 64 * k, 0, 64).astype(np.uint64)
-        v[:, k] = np.where(bits == 64, np.uint64(2**64 - 1), (np.uint64(1) << bits) - np.uint64(1))
-    full = v.copy()
-    for t in range(la):
-        eq = pb == pa[:, t : t + 1]  # (P, 64 W)
-        match = np.packbits(eq, axis=1, bitorder="little").view(np.uint64)  # (P, W)
-        u = v & match
-        total = _add(v, u)
-        v = (total | (v ^ u)) & full  # v - u == v ^ u because u's bits are a subset of v's
+def _lcs_group(a: np.ndarray, b: np.ndarray, lens_b: np.ndarray) -> np.ndarray:
+    """Allison-Dix bit-parallel LCS for rows of ``a`` (P, La) against rows of ``b`` (P, Lb)."""
+    p, lb = b.shape
+    dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}.get(lb, np.uint64)
+    words = max(1, lb // 64) if dtype is np.uint64 else 1
+    eq = a[:, :, None] == b[:, None, :]  # (P, La, Lb)
+    match = np.packbits(eq, axis=2, bitorder="little").view(dtype).reshape(p, a.shape[1], words)
+    positions = np.arange(lb).reshape(words, -1)  # bit j of word k is position 64 k + j
+    full = np.packbits(positions[None] < lens_b[:, None, None], axis=2, bitorder="little").view(dtype)
+    full = full.reshape(p, words)
+    v = full.copy()
+    for t in range(a.shape[1]):
+        u = v & match[:, t]
+        v = (_add(v, u) | (v ^ u)) & full  # v - u == v ^ u: u's bits are a subset of v's
     ones = np.unpackbits(v.view(np.uint8), axis=1).sum(axis=1)
     return lens_b - ones
 
 
 def _add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Multi-word unsigned addition along axis 1 (word 0 is the least significant)."""
+    """Unsigned addition of multi-word integers along axis 1 (word 0 least significant)."""
     if x.shape[1] == 1:
         return x + y
     out = np.empty_like(x)
-    carry = np.zeros(len(x), np.uint64)
+    carry = np.zeros(len(x), x.dtype)
     for k in range(x.shape[1]):
         s = x[:, k] + y[:, k]
-        c1 = s < x[:, k]
         s2 = s + carry
-        carry = (c1 | (s2 < s)).astype(np.uint64)
+        carry = ((s < x[:, k]) | (s2 < s)).astype(x.dtype)
         out[:, k] = s2
     return out
 
 
 def rouge_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> RougeStats:
     """Per-image ROUGE-L of tokenized predictions against their references."""
-    if len(preds_tok) != len(refs_tok):
-        raise ValueError(f"{len(preds_tok)} predictions but {len(refs_tok)} reference lists")
-    hyp_tokens = [p.split(" ") for p in preds_tok]
-    ref_tokens = [r.split(" ") for refs in refs_tok for r in refs]
-    ids, _ = _ids(hyp_tokens + ref_tokens)
-    hyp_ids, ref_ids = ids[: len(hyp_tokens)], ids[len(hyp_tokens) :]
-    ref_image = np.repeat(np.arange(len(refs_tok)), [len(r) for r in refs_tok])
-    lcs = lcs_lengths([hyp_ids[i] for i in ref_image], ref_ids).astype(float)
-    prec = lcs / np.array([len(h) for h in hyp_tokens], float)[ref_image]
-    rec = lcs / np.array([len(r) for r in ref_tokens], float)
-    starts = np.concatenate([[0], np.cumsum([len(r) for r in refs_tok])[:-1]]).astype(np.int64)
-    prec_max, rec_max = np.maximum.reduceat(prec, starts), np.maximum.reduceat(rec, starts)
+    c = _ngrams.corpus(preds_tok, refs_tok)
+    if c.plain:  # the n-gram counter's token ids are those of split(" ")
+        ids, lens = c.ids, c.sent_len
+    else:
+        ids, lens = _ids(list(chain.from_iterable(chain((p,), r) for p, r in zip(preds_tok, refs_tok))))
+    starts = np.cumsum(lens) - lens
+    ref_sents = np.flatnonzero(c.sent_is_ref)
+    hyp_sents = c.hyp_sent[c.sent_image[ref_sents]]
+    hyp_len, ref_len = lens[hyp_sents], lens[ref_sents]
+    lcs = lcs_lengths(ids, starts[hyp_sents], hyp_len, ids, starts[ref_sents], ref_len).astype(float)
+    prec, rec = lcs / hyp_len, lcs / ref_len
+    first = (np.cumsum(c.ref_count) - c.ref_count).astype(np.int64)
+    prec_max, rec_max = np.maximum.reduceat(prec, first), np.maximum.reduceat(rec, first)
     nonzero = (prec_max != 0) & (rec_max != 0)
     denom = np.where(nonzero, rec_max + BETA**2 * prec_max, 1.0)
-    scores = np.where(nonzero, ((1 + BETA**2) * prec_max * rec_max) / denom, 0.0)
-    return RougeStats(scores)
+    return RougeStats(np.where(nonzero, ((1 + BETA**2) * prec_max * rec_max) / denom, 0.0))
 
 
 def rouge_from_stats(stats: RougeStats, indices: np.ndarray | None = None) -> dict[str, float]:
