@@ -43,12 +43,12 @@ class Corpus:
     plain: bool  # sentences are tokens joined by single spaces: split(" ") == split()
 
 
-def _sentences(preds: list[str], refs: list[list[str]]) -> tuple[list[str], np.ndarray]:
+def _sentences(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False):
     """Sentences image by image (prediction, then its references) and the references per image."""
     if len(preds) != len(refs):
         raise ValueError(f"{len(preds)} predictions but {len(refs)} reference lists")
     counts = np.fromiter(map(len, refs), np.int64, len(refs))
-    if len(refs) and counts.min() < 1:
+    if len(refs) and counts.min() < 1 and not allow_no_refs:
         raise ValueError(f"image {int(np.argmin(counts))} has no reference caption")
     sentences = list(chain.from_iterable(chain((p,), r) for p, r in zip(preds, refs)))
     return sentences, counts
@@ -100,8 +100,9 @@ def _renumber(key: np.ndarray) -> np.ndarray:
     return np.unique(key, return_inverse=True)[1].astype(np.int64).reshape(key.shape)
 
 
-def build(preds: list[str], refs: list[list[str]]) -> Corpus:
-    sentences, ref_count = _sentences(preds, refs)
+def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False) -> Corpus:
+    """Count the n-grams of predictions and references (``allow_no_refs``: images may have none)."""
+    sentences, ref_count = _sentences(preds, refs, allow_no_refs)
     tokens, lens, plain = split_tokens(sentences)
     ids, vocab = intern(tokens)
     first = np.concatenate([[0], np.cumsum(ref_count + 1)[:-1]]).astype(np.int64)
