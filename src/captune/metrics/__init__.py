@@ -42,9 +42,23 @@ for _optional in ("clipscore", "bertscore", "attributes", "sentence"):  # model-
 DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
                    *diversity.OUTPUTS)
 
-__all__ = ["Aligned", "DEFAULT_METRICS", "MetricResult", "MetricUnavailable", "Predictions", "References",
-           "Scores", "align", "known_metrics", "load_predictions", "load_references", "load_train_captions",
-           "score", "score_files", "tokenize"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "Aligned",
+    "MetricResult",
+    "MetricUnavailable",
+    "Predictions",
+    "References",
+    "Scores",
+    "align",
+    "known_metrics",
+    "load_predictions",
+    "load_references",
+    "load_train_captions",
+    "score",
+    "score_files",
+    "tokenize",
+]
 
 
 def known_metrics() -> list[str]:

@@ -61,7 +61,7 @@ class MeteorProcess:
     def _start(self) -> None:
         folder = _check_files()
         java = java_executable()
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (open for the life of the process)
         cmd = [java, "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"]
         self._proc = subprocess.Popen(cmd, cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._stderr)

@@ -103,7 +103,7 @@ def tokenize_java(captions: list[str]) -> list[str]:
         # UTF-8 is forced so that the result does not depend on the machine's locale.
         cmd = [java, "-Dfile.encoding=UTF-8", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
                "-preserveLines", "-lowerCase", "-encoding", "utf-8", path]
-        proc = subprocess.run(cmd, capture_output=True)
+        proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"the Java PTB tokenizer failed: {proc.stderr.decode(errors='replace')[-2000:]}")
     lines = proc.stdout.decode("utf-8").split("\n")

@@ -75,7 +75,7 @@ def run_spice(predictions: list[str], references: list[list[str]]) -> tuple[floa
         src.write_text(json.dumps(items), encoding="utf-8")
         cmd = [java, "-jar", "-Xmx8G", "spice-1.0.jar", str(src), "-cache", str(_cache_dir()), "-out", str(out),
                "-subset", "-silent"]
-        proc = subprocess.run(cmd, cwd=spice_dir(), capture_output=True)
+        proc = subprocess.run(cmd, cwd=spice_dir(), capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"the SPICE jar failed: {proc.stderr.decode(errors='replace')[-2000:]}")
         results = json.loads(out.read_text(encoding="utf-8"))
