@@ -137,8 +137,11 @@ def score(
             continue
         corpus.update({o: result.corpus[o] for o in outputs if o in result.corpus})
         unavailable.update({o: f"{name} did not report {o}" for o in outputs if o not in result.corpus})
-        for merged, item in zip(per_item, result.per_item):
-            merged.update({k: v for k, v in item.items() if k in outputs})
+        if set(spec.outputs) <= set(outputs):
+            list(map(dict.update, per_item, result.per_item))
+        else:
+            for merged, item in zip(per_item, result.per_item):
+                merged.update({k: v for k, v in item.items() if k in outputs})
         info.update(result.info)
     return Scores(corpus, per_item, unavailable, info)
 

@@ -39,6 +39,9 @@ class Corpus:
     tf: np.ndarray  # (E,) occurrences of the n-gram in the sentence
     n_grams: int  # number of distinct n-grams
     group_starts: np.ndarray  # start of each run of pairs with the same n-gram and image
+    group_sizes: np.ndarray  # length of each run
+    entry_image: np.ndarray  # (E,) image of the pair's sentence
+    entry_is_ref: np.ndarray  # (E,) whether the pair's sentence is a reference
     ids: np.ndarray  # flat token ids of all sentences
     plain: bool  # sentences are tokens joined by single spaces: split(" ") == split()
 
@@ -91,8 +94,9 @@ def _level(key: np.ndarray, sent: np.ndarray, sent_bits: int):
     packed = np.sort((key << sent_bits) | sent)  # a plain sort: much faster than argsort
     first = np.flatnonzero(_runs(packed))
     pairs = packed[first]
-    tf = np.diff(np.append(first, len(packed)))
-    return np.cumsum(_runs(pairs >> sent_bits)) - 1, pairs & ((1 << sent_bits) - 1), tf
+    tf = np.diff(np.append(first, len(packed))).astype(np.int32)
+    rank = np.cumsum(_runs(pairs >> sent_bits), dtype=np.int32) - 1
+    return rank, (pairs & ((1 << sent_bits) - 1)).astype(np.int32), tf
 
 
 def _renumber(key: np.ndarray) -> np.ndarray:
@@ -106,7 +110,7 @@ def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False) 
     tokens, lens, plain = split_tokens(sentences)
     ids, vocab = intern(tokens)
     first = np.concatenate([[0], np.cumsum(ref_count + 1)[:-1]]).astype(np.int64)
-    sent_image = np.repeat(np.arange(len(preds)), ref_count + 1)
+    sent_image = np.repeat(np.arange(len(preds), dtype=np.int32), ref_count + 1)
     sent_is_ref = np.ones(len(sentences), bool)
     sent_is_ref[first] = False
     sent_bits = max(1, len(sentences).bit_length())
@@ -126,8 +130,10 @@ def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False) 
         offset += int(rank[-1]) + 1 if len(rank) else 0
     gram, sent, order, tf = (np.concatenate(a) for a in zip(*levels))
     image = sent_image[sent]
-    return Corpus(len(preds), sent_image, sent_is_ref, lens, first, first + 1, ref_count,
-                  gram, sent, order, tf, offset, _group_starts(gram, image), ids, plain)
+    starts = _group_starts(gram, image)
+    sizes = np.diff(np.append(starts, len(gram)))
+    return Corpus(len(preds), sent_image, sent_is_ref, lens, first, first + 1, ref_count, gram, sent, order, tf,
+                  offset, starts, sizes, image, sent_is_ref[sent], ids, plain)
 
 
 def _group_starts(gram: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -149,8 +155,3 @@ def corpus(preds: list[str], refs: list[list[str]]) -> Corpus:
         while len(_CACHE) > 2:
             _CACHE.popitem(last=False)
     return hit
-
-
-def groups(c: Corpus, mask: np.ndarray) -> np.ndarray:
-    """Start index of each run of pairs with the same n-gram and image among the pairs ``mask``."""
-    return _group_starts(c.gram[mask], c.sent_image[c.sent[mask]])

@@ -31,6 +31,7 @@ _FOLLOW_CHARS = 20  # covers the longest word the lexer checks for after an acro
 _DIRECT_CONTEXT = 4000  # characters of the following captions the direct path lexes with
 _MAX_CACHE = 2_000_000
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
 # What a word tells about the space after it.
 DOT, LT, NUM_END, NUM_START = 1, 2, 4, 8
@@ -113,12 +114,20 @@ class PythonTokenizer:
         last = (np.cumsum(spaces + 2) - 2).tolist()  # index in ``parts`` of each caption's last word
         tails = list(map(parts.__getitem__, last))
         tail_texts = list(map(self.tail_nl.get, tails))
-        tail_texts[-1] = None  # the last caption is followed by the end of the file, not a newline
+        if None in tail_texts:
+            for word in dict.fromkeys(tails).keys() - self.tail_nl.keys():
+                self.tail_nl[word] = self.tail_entry(word)
+            tail_texts = list(map(self.tail_nl.__getitem__, tails))
         slow = self.slow_captions(joined, captions)
-        for i in [i for i, t in enumerate(tail_texts) if t is None and i not in slow]:
-            tail_texts[i] = self.tail_text(captions, i, tails[i])
-            if tail_texts[i] is None:
-                slow.add(i)
+        # the last caption is followed by the end of the file, not a newline
+        tail_texts[-1] = False if tail_texts[-1] is False else self.tail(tails[-1], "")
+        if False in tail_texts:  # words whose tokens depend on the next caption
+            for i in [i for i, t in enumerate(tail_texts) if t is False and i not in slow]:
+                follow = follow_text(captions, i)
+                if follow is None:
+                    slow.add(i)
+                else:
+                    tail_texts[i] = self.tail(tails[i], follow)
         for i in slow:
             tail_texts[i] = ""
         list(map(texts.__setitem__, last, tail_texts))
@@ -143,8 +152,11 @@ class PythonTokenizer:
             hits.append(len(joined) - 1)
         if joined.count(". ") != joined.count(". \n"):
             hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
-        if not joined.isascii() or any(d in joined for d in "0123456789"):
+        if not joined.isascii():
             hits += [m.start() for m in _DIGIT_GAP.finditer(joined)]
+        elif any(d in joined for d in "0123456789"):  # a word ending in a digit or ")", then a digit
+            digits = joined.encode("ascii").translate(_DIGITS_AS_ZERO)
+            hits += _find_all(digits, b"0 0") + _find_all(digits, b") 0")
         space_start = "\t" if joined.isascii() else _SPACE_START
         hits += [p + 2 for c in space_start for p in _find_all(joined, "\n " + c)]
         if joined[:1] in _SPACE_START:
@@ -157,21 +169,11 @@ class PythonTokenizer:
         found = np.concatenate([np.searchsorted(ends, hits, side="right"), np.searchsorted(ends, hits + 1, side="right")])
         return set(np.minimum(found, len(captions) - 1).tolist())
 
-    def tail_text(self, captions: list[str], i: int, word: str) -> str | None:
-        """Text of the single last word of caption ``i`` (None: needs the per-caption path)."""
-        follow = "\n" if i + 1 < len(captions) else ""
-        if word[-1] == "." and not self.is_follow_free(word):
-            follow = follow_text(captions, i)
-            if follow is None:
-                return None
-        else:
-            known = self.tail_nl.get(word) if follow else None
-            if known is not None:
-                return known
-        text = self.tail(word, follow)
-        if follow == "\n" or (word[-1] == "." and self.is_follow_free(word)):
-            self.tail_nl[word] = text
-        return text
+    def tail_entry(self, word: str) -> str | bool:
+        """Text of a caption's last word followed by a newline, or False if it depends on more."""
+        if not word or "<" in word or (word[-1] == "." and not self.is_follow_free(word)):
+            return False
+        return self.tail(word, "\n")
 
     def tail(self, piece: str, follow: str) -> str:
         key = (piece, follow)
@@ -235,7 +237,7 @@ class PythonTokenizer:
         return text
 
 
-def _find_all(text: str, sub: str) -> list[int]:
+def _find_all(text, sub) -> list[int]:
     out, p = [], text.find(sub)
     while p >= 0:
         out.append(p)

@@ -55,13 +55,12 @@ def _closest_reflen(c: _ngrams.Corpus, testlen: np.ndarray) -> np.ndarray:
 
 def _clipped_matches(c: _ngrams.Corpus) -> np.ndarray:
     """Sum over each prediction's n-grams of min(count, max count in one reference)."""
-    starts = c.group_starts
-    is_hyp = ~c.sent_is_ref[c.sent[starts]]  # a prediction comes first in its (n-gram, image) run
-    max_ref = np.maximum.reduceat(np.where(c.sent_is_ref[c.sent], c.tf, 0), starts)
+    starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
+    is_hyp = ~c.entry_is_ref[starts]
+    max_ref = np.maximum.reduceat(np.where(c.entry_is_ref, c.tf, 0), starts)
     hyp = starts[is_hyp]
     matched = np.minimum(c.tf[hyp], max_ref[is_hyp])
-    image = c.sent_image[c.sent[hyp]]
-    index = image * 4 + c.order[hyp] - 1
+    index = c.entry_image[hyp] * 4 + c.order[hyp] - 1
     return np.bincount(index, weights=matched, minlength=4 * c.n_images).reshape(-1, 4).astype(np.int64)
 
 
@@ -98,5 +97,5 @@ def bleu(predictions: list[str], references: list[list[str]], images=None, **opt
     """BLEU-1..4 (pycocoevalcap ``Bleu(4)``) of PTB-tokenized captions."""
     stats = bleu_stats(predictions, references)
     per_image = bleu_per_image(stats)
-    per_item = [dict(zip(OUTPUTS, map(float, row))) for row in per_image]
+    per_item = [dict(zip(OUTPUTS, row)) for row in per_image.tolist()]
     return MetricResult(bleu_from_stats(stats), per_item)

@@ -50,23 +50,17 @@ class CiderStats:
 
 def cider_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> CiderStats:
     c = _ngrams.corpus(preds_tok, refs_tok)
-    is_ref = c.sent_is_ref[c.sent]
-    ref_starts = _ngrams.groups(c, is_ref)
-    ref_entries = np.flatnonzero(is_ref)[ref_starts]
-    starts = c.group_starts
-    hyp_first = ~is_ref[starts]
-    group_start = np.zeros(len(c.gram), bool)
-    group_start[starts] = True
-    group_of = np.cumsum(group_start) - 1
-    hyp_of_group = np.where(hyp_first, starts, -1)
-    hyp_entry = hyp_of_group[group_of]
-    match = np.flatnonzero(is_ref & (hyp_entry >= 0))
+    starts, sizes = c.group_starts, c.group_sizes  # runs of one n-gram in one image
+    hyp_first = ~c.entry_is_ref[starts]  # the prediction's entry comes first in its run
+    has_ref = (sizes > 1) | ~hyp_first
+    hyp_entry = np.repeat(np.where(hyp_first, starts, -1), sizes)
+    match = np.flatnonzero(c.entry_is_ref & (hyp_entry >= 0))
     ref_sents = np.flatnonzero(c.sent_is_ref)
     bigrams = np.maximum(c.sent_len - 1, 0)  # the reference code's "length"
     delta = (bigrams[c.hyp_sent][c.sent_image[ref_sents]] - bigrams[ref_sents]).astype(float)
     return CiderStats(
-        c.n_images, len(c.sent_len), c.n_grams, c.gram[ref_entries], c.sent_image[c.sent[ref_entries]], c.gram, c.tf,
-        c.sent * 4 + c.order - 1, hyp_entry[match], match, c.sent[match] * 4 + c.order[match] - 1,
+        c.n_images, len(c.sent_len), c.n_grams, c.gram[starts[has_ref]], c.entry_image[starts[has_ref]], c.gram,
+        c.tf, c.sent * 4 + c.order - 1, hyp_entry[match], match, c.sent[match] * 4 + c.order[match] - 1,
         c.hyp_sent, ref_sents, c.sent_image[ref_sents], c.ref_count,
         np.e ** (-(delta**2) / (2 * SIGMA**2)),
     )
@@ -104,4 +98,4 @@ def cider(predictions: list[str], references: list[list[str]], images=None, **op
     """CIDEr-D (pycocoevalcap ``Cider()``) of PTB-tokenized captions."""
     stats = cider_stats(predictions, references)
     scores = _image_scores(stats, np.ones(stats.n_images), float(np.log(float(stats.n_images))))
-    return MetricResult({"cider": float(np.mean(scores))}, [{"cider": float(v)} for v in scores])
+    return MetricResult({"cider": float(np.mean(scores))}, [{"cider": v} for v in scores.tolist()])

@@ -128,4 +128,4 @@ def rouge_from_stats(stats: RougeStats, indices: np.ndarray | None = None) -> di
 def rouge(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
     """ROUGE-L (pycocoevalcap ``Rouge()``) of PTB-tokenized captions."""
     stats = rouge_stats(predictions, references)
-    return MetricResult(rouge_from_stats(stats), [{"rouge_l": float(s)} for s in stats.scores])
+    return MetricResult(rouge_from_stats(stats), [{"rouge_l": v} for v in stats.scores.tolist()])
