@@ -20,7 +20,18 @@ import numpy as np
 import regex
 
 from captune.metrics import _ptb_lexer as lexer
-from captune.metrics.ptb import PUNCTUATIONS, filter_line
+
+PUNCTUATIONS = frozenset(
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
+)
+"""Tokens pycocoevalcap drops after tokenizing. Its list is upper case and the tokens are lower-cased
+first, so brackets survive as ``-lrb-``, ``-rrb-``, ``-lsb-``..."""
+
+
+def filter_line(line: str) -> str:
+    """pycocoevalcap's post-processing of one output line of the Java tokenizer."""
+    return " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
+
 
 _SPACE_START = frozenset("\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u3000")
 _NOT_SPACENL = regex.compile("[^ \t\u00a0\u2000-\u200a\u3000\n]")

@@ -93,9 +93,17 @@ UPPER_RANGES = """
 
 
 def char_class(ranges: str) -> str:
-    """The body of a regex character class (no brackets) for ``ranges`` ("0041-005A 00AA ...")."""
+    """The body of a regex character class (no brackets) for ``ranges`` ("0041-005A 00AA ...").
+
+    Literal characters, not ``\\uXXXX`` escapes: the regex parser reads them much faster.
+    """
     parts = []
     for item in ranges.split():
         lo, _, hi = item.partition("-")
-        parts.append(f"\\u{lo}" + (f"-\\u{hi}" if hi else ""))
+        parts.append(_literal(lo) + ("-" + _literal(hi) if hi else ""))
     return "".join(parts)
+
+
+def _literal(hex_code: str) -> str:
+    ch = chr(int(hex_code, 16))
+    return "\\" + ch if ch in "\\]^-[" else ch

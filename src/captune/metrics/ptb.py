@@ -32,13 +32,10 @@ from pathlib import Path
 
 import regex
 
+from captune.metrics._ptb_python import PUNCTUATIONS, filter_line, shared_tokenizer
 from captune.metrics.base import MetricUnavailable
 
-PUNCTUATIONS = frozenset(
-    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
-)
-"""Tokens pycocoevalcap drops after tokenizing. Its list is upper case and the tokens are lower-cased
-first, so brackets survive as ``-lrb-``, ``-rrb-``, ``-lsb-``..."""
+__all__ = ["PUNCTUATIONS", "clean", "filter_line", "tokenize", "tokenize_java"]
 
 # Characters the Java lexer reads as line ends; in a caption they would shift every later line.
 _LINE_BREAKS = regex.compile("[\n\r\u000b\u000c\u2028\u2029]")
@@ -60,17 +57,10 @@ def tokenize(captions: list[str], backend: str = "python") -> list[str]:
     if any(ch in "".join(captions) for ch in "\n\r\u000b\u000c\u2028\u2029"):
         captions = [clean(c) for c in captions]
     if backend == "python":
-        from captune.metrics._ptb_python import shared_tokenizer
-
         return shared_tokenizer().tokenize(captions)
     if backend == "java":
         return tokenize_java(captions)
     raise ValueError(f"unknown tokenizer backend {backend!r}; use 'python' or 'java'")
-
-
-def filter_line(line: str) -> str:
-    """pycocoevalcap's post-processing of one output line of the Java tokenizer."""
-    return " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
 
 
 # --- the Java backend ---------------------------------------------------------------------------
