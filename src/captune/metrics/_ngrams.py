@@ -61,16 +61,19 @@ def split_tokens(sentences: list[str]) -> tuple[list[str], np.ndarray, bool]:
     """All tokens (``str.split()`` of each sentence) in one list, the number per sentence, and
     whether ``split(" ")`` gives the same tokens (single spaces only, no empty sentence)."""
     joined = " ".join(sentences)
-    plain = "  " not in joined and joined.isascii() and not any(c in joined for c in _OTHER_SPACES)
-    plain = plain and all(sentences) and not any(s[0] == " " or s[-1] == " " for s in sentences)
-    if plain:
+    if _plain(joined):
         counts = np.fromiter(map(str.count, sentences, repeat(" ")), np.int64, len(sentences)) + 1
         return joined.split(" "), counts, True
     tokens = list(map(str.split, sentences))
     return list(chain.from_iterable(tokens)), np.fromiter(map(len, tokens), np.int64, len(tokens)), False
 
 
-_OTHER_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # ASCII characters str.split() splits on
+def _plain(joined: str) -> bool:
+    """ASCII words separated by single spaces (so no sentence is empty or has spaces at its ends)."""
+    if not joined or not joined.isascii() or joined[0] == " " or joined[-1] == " ":
+        return False
+    b = np.frombuffer(joined.encode("ascii"), np.uint8)
+    return not (b < 32).any() and not ((b[1:] == 32) & (b[:-1] == 32)).any()  # < 32: \t \n \r ...
 
 
 def intern(tokens: list[str]) -> tuple[np.ndarray, int]:
@@ -94,9 +97,17 @@ def _level(key: np.ndarray, sent: np.ndarray, sent_bits: int):
     packed = np.sort((key << sent_bits) | sent)  # a plain sort: much faster than argsort
     first = np.flatnonzero(_runs(packed))
     pairs = packed[first]
-    tf = np.diff(np.append(first, len(packed))).astype(np.int32)
+    tf = _run_lengths(first, len(packed))
     rank = np.cumsum(_runs(pairs >> sent_bits), dtype=np.int32) - 1
     return rank, (pairs & ((1 << sent_bits) - 1)).astype(np.int32), tf
+
+
+def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:
+    out = np.empty(len(starts), np.int32)
+    np.subtract(starts[1:], starts[:-1], out=out[:-1])
+    if len(starts):
+        out[-1] = total - starts[-1]
+    return out
 
 
 def _renumber(key: np.ndarray) -> np.ndarray:
@@ -131,7 +142,7 @@ def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False) 
     gram, sent, order, tf = (np.concatenate(a) for a in zip(*levels))
     image = sent_image[sent]
     starts = _group_starts(gram, image)
-    sizes = np.diff(np.append(starts, len(gram)))
+    sizes = _run_lengths(starts, len(gram))
     return Corpus(len(preds), sent_image, sent_is_ref, lens, first, first + 1, ref_count, gram, sent, order, tf,
                   offset, starts, sizes, image, sent_is_ref[sent], ids, plain)
 

@@ -404,7 +404,7 @@ def next_token(text: str, pos: int) -> tuple[str | None, int]:
 
 
 # Java's String.toLowerCase decides a final sigma within the word its BreakIterator finds.
-_WLET = r"[\p{L}\p{Mc}\p{Sk}--[\u3005\u4e00-\u9fa5\uf900-\ufa2d\u3099-\u309c\u30a1-\u30fe\u3041-\u309e\u30fc]]"
+_WLET = r"[\p{L}\p{Mc}--[\u3005\u4e00-\u9fa5\uf900-\ufa2d\u3099-\u309c\u30a1-\u30fe\u3041-\u309e\u30fc]]"
 _WIGN = r"[\p{Mn}\p{Me}\p{Cf}--[\u00ad]]"
 _WCF = r"[\p{Cf}--[\u00ad]]"
 _WLETS = f"(?:{_WLET}{_WIGN}*)+"

@@ -45,7 +45,7 @@ _MAX_CACHE = 2_000_000
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
 # What a word tells about the space after it.
-DOT, LT, NUM_END, NUM_START = 1, 2, 4, 8
+DOT, NUM_END, NUM_START = 1, 4, 8
 
 
 def java_lower(token: str) -> str:
@@ -88,7 +88,6 @@ def piece_tokens(piece: str, follow: str) -> list[str]:
 
 def word_flags(word: str) -> int:
     flags = DOT if word[-1] == "." else 0
-    flags |= LT if "<" in word else 0
     flags |= NUM_END if word[-1].isdecimal() or word[-1] == ")" else 0
     return flags | (NUM_START if word[0].isdecimal() else 0)
 
@@ -151,28 +150,17 @@ class PythonTokenizer:
 
     @staticmethod
     def slow_captions(joined: str, captions: list[str]) -> set[int]:
-        """Captions where the lexer may see across a space, with spaces at either end, or empty.
-
-        Plain string searches over the " \n "-joined batch: a regex scan costs more than all the
-        rest of the tokenization.
-        """
-        hits = _find_all(joined, "<") + _find_all(joined, "  ")
-        if joined.startswith(" "):
-            hits.append(0)
-        if joined.endswith(" "):
-            hits.append(len(joined) - 1)
-        if joined.count(". ") != joined.count(". \n"):
+        """Captions where the lexer may see across a space, with spaces at either end, or empty."""
+        if joined.isascii():
+            hits = _ascii_hits(np.frombuffer(joined.encode("ascii"), np.uint8))
+        else:  # string searches: a regex scan for all of these would cost more than the tokenization
+            hits = _find_all(joined, "<") + _find_all(joined, "  ")
             hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
-        if not joined.isascii():
             hits += [m.start() for m in _DIGIT_GAP.finditer(joined)]
-        elif any(d in joined for d in "0123456789"):  # a word ending in a digit or ")", then a digit
-            digits = joined.encode("ascii").translate(_DIGITS_AS_ZERO)
-            hits += _find_all(digits, b"0 0") + _find_all(digits, b") 0")
-        space_start = "\t" if joined.isascii() else _SPACE_START
-        hits += [p + 2 for c in space_start for p in _find_all(joined, "\n " + c)]
-        if joined[:1] in _SPACE_START:
-            hits.append(0)
-        if not hits:
+            hits += [p + 2 for c in _SPACE_START for p in _find_all(joined, "\n " + c)]
+            hits += [0] if joined[:1] == " " or joined[:1] in _SPACE_START else []
+            hits += [len(joined) - 1] if joined[-1:] == " " else []
+        if len(hits) == 0:
             return set()
         ends = np.cumsum(np.fromiter(map(len, captions), np.int64, len(captions)) + 3)
         hits = np.asarray(hits)
@@ -219,6 +207,8 @@ class PythonTokenizer:
 
     def caption(self, captions: list[str], i: int) -> str | None:
         """Caption ``i`` lexed in segments that the lexer cannot see across; None: lex directly."""
+        if "<" in captions[i]:
+            return None  # an SGML tag may span any number of words (and lines)
         parts = captions[i].split(" ")
         idx = [k for k, p in enumerate(parts) if p]
         if not idx or (idx[0] == 0 and parts[0][0] in _SPACE_START):
@@ -226,14 +216,12 @@ class PythonTokenizer:
         flags = [word_flags(parts[k]) for k in idx]
         texts, start = [], 0
         for k in range(len(idx) - 1):
-            if flags[k] & (DOT | LT) or (flags[k] & NUM_END and flags[k + 1] & NUM_START):
+            if flags[k] & DOT or (flags[k] & NUM_END and flags[k + 1] & NUM_START):
                 continue  # the lexer may see past this space: keep the words together
             texts.append(self.segment(" ".join(parts[idx[start] : idx[k] + 1])))
             start = k + 1
         tail = " ".join(parts[idx[start] : idx[-1] + 1])
         follow = " " if parts[-1] == "" else ("\n" if i + 1 < len(captions) else "")
-        if "<" in tail:
-            return None
         if tail[-1] == "." and not self.is_follow_free(tail):
             follow = follow_text(captions, i)
             if follow is None:
@@ -246,6 +234,20 @@ class PythonTokenizer:
         if text is None:
             text = self.segments[seg] = " ".join(t for t in piece_tokens(seg, " ") if t not in PUNCTUATIONS)
         return text
+
+
+def _ascii_hits(b: np.ndarray) -> np.ndarray:
+    """Positions in a " \\n "-joined ASCII batch that make a caption need the per-caption path."""
+    space, dot, nl = b == 32, b == 46, b == 10
+    num_end = ((b >= 48) & (b <= 57)) | (b == 41)  # a digit or ")"
+    num = (b >= 48) & (b <= 57)
+    hit = (b == 60) | (b == 9)  # "<" (SGML), a tab
+    hit[:-1] |= space[:-1] & space[1:]  # two spaces: an empty caption, or spaces at a caption's ends
+    hit[:-2] |= dot[:-2] & space[1:-1] & ~nl[2:]  # a period ending a word inside a caption
+    hit[:-2] |= num_end[:-2] & space[1:-1] & num[2:]  # "1 1/2", "(555) 123-4567"
+    hit[0] |= space[0]
+    hit[-1] |= space[-1]
+    return np.flatnonzero(hit)
 
 
 def _find_all(text, sub) -> list[int]:

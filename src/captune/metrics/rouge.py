@@ -55,14 +55,14 @@ def lcs_lengths(a_flat, a_starts, a_lens, b_flat, b_starts, b_lens) -> np.ndarra
     (or a few 64-bit words); each group runs the bit-parallel recurrence once for all its pairs.
     """
     out = np.zeros(len(a_starts), np.int64)
-    bits = np.maximum(8, 2 ** np.ceil(np.log2(np.maximum(b_lens, 1))).astype(np.int64))
-    for width in np.unique(bits):
-        sel = np.flatnonzero(bits == width)
+    widths = np.select([b_lens <= 8, b_lens <= 16, b_lens <= 32], [8, 16, 32], 64 * ((b_lens + 63) // 64))
+    for width in sorted(set(widths.tolist())):
+        sel = np.flatnonzero(widths == width)
         la = int(a_lens[sel].max(initial=0))
         if la == 0:
             continue
         a = _rows(a_flat, a_starts[sel], a_lens[sel], la, -1)
-        b = _rows(b_flat, b_starts[sel], b_lens[sel], int(max(width, 64) if width > 64 else width), -2)
+        b = _rows(b_flat, b_starts[sel], b_lens[sel], width, -2)
         out[sel] = _lcs_group(a, b, b_lens[sel])
     return out
 

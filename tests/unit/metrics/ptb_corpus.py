@@ -1,4 +1,4 @@
-"""A generator of varied, adversarial captions for checking the PTB tokenizer against the Java one.
+"""Generators of varied, adversarial captions for checking the PTB tokenizer against the Java one.
 
 Realistic caption templates are mixed with fragments from every category the COCO tokenizer
 treats specially: contractions, quotes, brackets, numbers, dashes, slashes, abbreviations,
@@ -69,7 +69,7 @@ WEB = ["@user", "@John_Doe99", "#hashtag", "#100days", "#caf\u00e9", "http://www
        "F#", "file.jpg", "index.html", "AT&T", "S&P", "S&P-500", "R&D", "A&M", "&amp;", "&lt;", "&gt;",
        "&", "$", "%", "#", "@", "*", "**", "\\*", "~", "^", "|", "=", "==", "+", "<", ">", "<<", ">>",
        "&mdash;", "&nbsp;", "&eacute;", "&apos;", "&#39;", "<b>", "</b>", "<br/>", "<a href='x'>",
-       "a < b > c", "x*y", "a=b", "a+b", "q&a", "Q&A", "\u00a0&\u00a0", "e.g.,", "i.e.:", "U.S.-based"]
+       "a < b > c", "<a  b c>", "x*y", "a=b", "a+b", "q&a", "Q&A", "\u00a0&\u00a0", "e.g.,", "i.e.:", "U.S.-based"]
 CASES = [str, str.lower, str.upper, str.title, str.capitalize]
 ENDINGS = ["", ".", ".", ".", " .", "!", "?", "...", " ", "  ", ". ", ",", ";", ":", "'", '"', ")"]
 POOLS = [CONTRACTIONS, NUMBERS, DASHES, SLASHES, UNICODE, EMOJI, WEB, ELLIPSES]
@@ -125,3 +125,18 @@ def caption(rng: random.Random) -> str:
 def captions(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [caption(rng) for _ in range(n)]
+
+
+_ODD = list("aeinostxyAEIMNOSTUWX0123456789 .,,--''\"/:;!?()<>=&$#%@_*") + [
+    "\u00a0", " . . .", "...", "1/2", " 1/2", "555 ", "(555)", "123-4567", "+1", "\u20ac", "\u00a3", "'s",
+    "'ll", "n't", "'re", "o'", "y'", "'90s", "<a b='c'>", "</a>", "<br/>", "&amp;", "&lt;", "&nbsp;",
+    "AT&T", "www.", ".com", "http://", "@x", "#y", "Mr.", "No.", "fig.", "etc.", "Inc.", "Co.", "Ltd",
+    "U.S.", "U.S", "e.g.", "The", "He", "\u2013", "\u2026", "\u201c", "\u2019", "\u00ab", "\u00e9",
+    "\u00df", "\u0130", "\u0301", "\u4e2d", "\u00bd", "\u00b2", "\u200b", "\t", "\u3000", "\u2009",
+    "\U0001f600", ":)", ";-)", "^_^", "C++", "gonna", "cannot", "'tis", ".jpg", "jr.", "vs.", "v.",
+]
+
+
+def odd_strings(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_ODD) for _ in range(rng.randint(1, 18))) for _ in range(n)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from ptb_corpus import captions
+from ptb_corpus import captions, odd_strings
 
 from captune.metrics import _ptb_lexer as lexer
 from captune.metrics import _ptb_python
@@ -62,7 +62,7 @@ def test_known_cases():
 
 
 def test_fast_path_equals_whole_file_lexing():
-    caps = captions(3000, seed=11)
+    caps = captions(3000, seed=11) + odd_strings(1000, seed=12)
     assert tokenize(caps) == lex_whole_file(caps)
 
 

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from ptb_corpus import captions
+from ptb_corpus import captions, odd_strings
 
 from captune.metrics import _ptb_python
 from captune.metrics.ptb import tokenize
 
 pytestmark = pytest.mark.java
-
-_ODD = list("aeinostxyAEIMNOSTUWX0123456789 .,,--''\"/:;!?()<>=&$#%@_*") + [
-    "\u00a0", " . . .", "...", "1/2", " 1/2", "555 ", "(555)", "123-4567", "+1", "\u20ac", "\u00a3", "'s",
-    "'ll", "n't", "'re", "o'", "y'", "'90s", "<a b='c'>", "</a>", "<br/>", "&amp;", "&lt;", "&nbsp;",
-    "AT&T", "www.", ".com", "http://", "@x", "#y", "Mr.", "No.", "fig.", "etc.", "Inc.", "Co.", "Ltd",
-    "U.S.", "U.S", "e.g.", "The", "He", "\u2013", "\u2026", "\u201c", "\u2019", "\u00ab", "\u00e9",
-    "\u00df", "\u0130", "\u0301", "\u4e2d", "\u00bd", "\u00b2", "\u200b", "\t", "\u3000", "\u2009",
-    "\U0001f600", ":)", ";-)", "^_^", "C++", "gonna", "cannot", "'tis", ".jpg", "jr.", "vs.", "v.",
-]
-
-
-def odd_strings(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return ["".join(rng.choice(_ODD) for _ in range(rng.randint(1, 18))) for _ in range(n)]
-
 
 def every_char_in_contexts(step: int) -> list[str]:
     skip = {0x0A, 0x0D, 0x0B, 0x0C, 0x85, 0x2028, 0x2029} | set(range(0xD800, 0xE000))
