@@ -7,7 +7,7 @@ returns the same strings, either by running that jar once for the whole batch (`
 or with a pure-Python port of the jar's lexer (``backend="python"``, the default; no Java needed).
 
     >>> tokenize(["A man can't ride a (red) bike...", "Mr. Smith, U.S. citizen"])
-    ['a man ca n't ride a -lrb- red -rrb- bike', 'mr. smith u.s. citizen']
+    ["a man ca n't ride a -lrb- red -rrb- bike", 'mr. smith u.s. citizen']
 
 The Python backend caches the lexer's output per whitespace-separated word and only re-lexes
 across words where the lexer's rules can see past a space (abbreviations, fractions, phone
@@ -18,8 +18,12 @@ U+2028/U+2029 inside a caption are turned into spaces like newlines are. pycocoe
 the Java tokenizer starts a new output line at each, and every later caption is then paired with
 the wrong image; no sensible score comes out of that.
 
-Equality with the jar is tested on every Basic Multilingual Plane character in many contexts and
-on tens of thousands of generated captions (``tests/unit/metrics/test_ptb_java.py``).
+Another: the jar reads and writes with the platform's default charset, so under a non-UTF-8
+locale pycocoevalcap mangles non-ASCII characters; here both backends behave as under UTF-8.
+
+Equality with the jar is tested on thousands of generated, often adversarial captions and on
+Basic Multilingual Plane characters in several contexts (all of them with ``pytest -m slow``):
+``tests/unit/metrics/test_ptb_java.py``.
 """
 
 from __future__ import annotations
