@@ -123,8 +123,8 @@ def clear_caches(tokenizer: bool = True) -> None:
 
 
 def machine() -> str:
-    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True, check=False).stdout.strip()
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     import torch
 
     return (f"nproc {nproc}; {' '.join(cpu.split())}; Python {platform.python_version()}, "
