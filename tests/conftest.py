@@ -55,3 +55,15 @@ def colour_data(tmp_path):
 def colour_data_shared(tmp_path_factory):
     """The colour squares, written once per session (for module-scoped trained models)."""
     return write_colour_records(tmp_path_factory.mktemp("colours-shared"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``gpu`` tests run where CUDA is; elsewhere they are reported as skipped with the reason."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

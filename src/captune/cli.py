@@ -357,6 +357,55 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
 
 # --- end data commands ---
 
+# --- metrics commands ---
+@cli.command("metrics")
+@click.option("--predictions", "-p", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Predictions JSONL: one {\"image_id\", \"caption\"} per line.")
+@click.option("--references", "-r", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="References JSONL: {\"image_id\", \"captions\": [...]} or caption records with \"image\".")
+@click.option("--metrics", "-m", "metric_names", default=None,
+              help="Comma-separated metrics (e.g. bleu_4,cider,meteor); default: the COCO set plus diversity.")
+@click.option("--tokenizer", type=click.Choice(["python", "java"]), default="python", show_default=True,
+              help="PTB tokenizer: the Python port (no Java needed) or pycocoevalcap's jar.")
+@click.option("--per-item", type=click.Path(dir_okay=False), default=None,
+              help="Write per-image scores to this JSONL file.")
+@click.option("--clip-model", default=None, help="CLIP model name or local path (clip_score, ref_clip_score).")
+@click.option("--bertscore-model", default=None, help="Model name or local path for BERTScore.")
+@click.option("--bertscore-layer", type=int, default=None, help="Hidden layer used by BERTScore.")
+@click.option("--sentence-model", default=None, help="Sentence-embedding model name or local path.")
+@click.option("--attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Attribute vocabulary JSON for attribute metrics.")
+@click.option("--train-captions", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Training captions (text, one per line, or JSONL) for novel_fraction.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {metric: value}.")
+def metrics_command(predictions, references, metric_names, tokenizer, per_item, clip_model, bertscore_model,
+                    bertscore_layer, sentence_model, attributes_path, train_captions, as_json):
+    """Score predicted captions against references (BLEU, METEOR, ROUGE-L, CIDEr, SPICE as pycocoevalcap)."""
+    from captune.metrics import load_train_captions, score_files
+    from captune.metrics.files import read_json_option
+
+    options = {"clip_model": clip_model, "bertscore_model": bertscore_model, "bertscore_layer": bertscore_layer,
+               "sentence_model": sentence_model}
+    if attributes_path:
+        options["attribute_vocab"] = read_json_option(attributes_path, "attribute vocabulary")
+    if train_captions:
+        options["train_captions"] = load_train_captions(train_captions)
+    options = {k: v for k, v in options.items() if v is not None}
+    scores = score_files(predictions, references, metric_names, tokenizer=tokenizer, per_item=per_item, **options)
+    if as_json:
+        echo_json(scores.to_json())
+        return
+    width = max([len(k) for k in list(scores.corpus) + list(scores.unavailable)] + [6])
+    for name, value in scores.corpus.items():
+        shown = f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
+        click.echo(f"{name:<{width}}  {shown}")
+    for name, reason in scores.unavailable.items():
+        click.echo(f"{name:<{width}}  unavailable: {reason}")
+    for key, value in scores.info.items():
+        click.echo(f"# {key}: {value}")
+# --- end metrics commands ---
+
+
 # --- report commands ---
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -462,6 +511,10 @@ def report_cmd(paths, out, resamples, seed, examples, ratings, model_card, as_js
 
 
 def main() -> None:
+    import warnings
+
+    # peft asks transformers a deprecated question on every wrap; the answer is right, the warning noise.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     cli(prog_name="captune")
 
 

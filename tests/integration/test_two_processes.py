@@ -26,7 +26,7 @@ def test_two_process_training_gathers_validation(colour_data, tmp_path):
     cfg.write_text(yaml.safe_dump({
         "data": {"train": str(colour_data), "val": str(colour_data)},
         "train": {"max_steps": 6, "batch_size": 4, "lr": 1e-12, "scheduler": "constant", "feature_cache": False},
-        "eval": {"every_steps": 3, "metrics": []},
+        "eval": {"every_steps": 3, "metrics": ["bleu_4", "cider"], "decoding": {"strategy": "greedy", "max_new_tokens": 6}},
     }))
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
@@ -42,4 +42,10 @@ def test_two_process_training_gathers_validation(colour_data, tmp_path):
     # The learning rate leaves the weights as they start, so the validation loss gathered from two
     # processes must equal the single-process one.
     assert len(evals_two) == 2 and evals_two == pytest.approx(evals_one, abs=1e-5)
+    # Captions generated on both processes are gathered in order before scoring.
+    for key in ("bleu_4", "cider"):
+        assert [e[key] for e in two if e["event"] == "eval"] == pytest.approx(
+            [e[key] for e in one if e["event"] == "eval"], abs=1e-9)
+    preds = read_jsonl(tmp_path / "two" / "predictions" / "val_step000006.jsonl")
+    assert len(preds) == 12 and len({p["image_id"] for p in preds}) == 12
     assert (tmp_path / "two" / "checkpoints" / "best" / "adapter_model.safetensors").exists()

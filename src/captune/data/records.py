@@ -87,3 +87,13 @@ def _record_object(text: str, where: str) -> dict[str, Any]:
 
 def write_records(path: str | os.PathLike, records: Iterable[CaptionRecord]) -> int:
     return write_jsonl(Path(path), (r.to_json() for r in records))
+
+
+def with_absolute_images(records: Iterable[CaptionRecord], root: str | os.PathLike) -> list[CaptionRecord]:
+    """Records whose relative image paths are made absolute against ``root`` (a records file's
+    folder), so they still resolve when written to another folder."""
+    out = []
+    for r in records:
+        image = r.image if os.path.isabs(r.image) else os.path.abspath(os.path.join(root, r.image))
+        out.append(CaptionRecord(r.image_id, image, r.captions, r.meta))
+    return out

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captune.data.records import CaptionRecord, read_records, write_records
+from captune.data.records import CaptionRecord, read_records, with_absolute_images, write_records
 from captune.errors import CaptuneError
 from captune.io import write_json
 
@@ -183,7 +183,7 @@ def split_file(
     stratify: str | None = None,
 ) -> SplitResult:
     """Split a records file; write ``train.jsonl``, ``val.jsonl`` (``test.jsonl``) and ``split.json``."""
-    records = read_records(input)
+    records = with_absolute_images(read_records(input), Path(input).parent)
     splits = split_records(records, ratios, seed, stratify)
     result = SplitResult(splits, seed, parse_ratios(ratios), stratify, Path(out))
     for name, rs in splits.items():

@@ -34,6 +34,10 @@ def load_captioner(
     entry = REGISTRY.get(name)
     source = entry.checkpoint if entry else name
     if source.startswith("builtin:"):
+        if quantization != "none":
+            quantization_config(quantization, dtype)  # explains what is missing (CUDA, bitsandbytes)
+            raise CaptuneError(f"{name} is built in memory; QLoRA quantizes checkpoints loaded from disk: "
+                               "save it with save_pretrained and pass the folder")
         model, processor = _load_builtin(source.removeprefix("builtin:"))
     else:
         model, processor = _load_pretrained(name, source, dtype, quantization, device_map)

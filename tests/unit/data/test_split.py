@@ -110,3 +110,15 @@ def test_split_file_writes_splits_and_summary(tmp_path):
     assert summary["strata"] == {"A": {"train": 8, "val": 1, "test": 1}, "B": {"train": 8, "val": 1, "test": 1}}
     lines = (tmp_path / "splits" / "val.jsonl").read_text().splitlines()
     assert [json.loads(x)["meta"]["split"] for x in lines] == ["val", "val"]
+
+
+def test_split_files_keep_relative_images_resolvable(tmp_path):
+    from captune.data.records import CaptionRecord, read_records, write_records
+    from captune.data.split import split_file
+
+    (tmp_path / "images").mkdir()
+    recs = [CaptionRecord(f"i{k}", f"images/i{k}.png", ["a cap"]) for k in range(10)]
+    write_records(tmp_path / "all.jsonl", recs)
+    split_file(tmp_path / "all.jsonl", tmp_path / "out", "0.8,0.2")
+    moved = read_records(tmp_path / "out" / "train.jsonl")
+    assert all(r.image == str(tmp_path / "images" / f"{r.image_id}.png") for r in moved)

@@ -57,3 +57,32 @@ def test_older_processor_without_query_tokens_is_repaired():
     processor.num_query_tokens = None
     ensure_image_tokens(model, processor)
     assert processor.num_query_tokens == model.config.num_query_tokens
+
+
+def test_qlora_without_cuda_says_what_is_missing():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(CaptuneError, match="needs a CUDA GPU"):
+        load_captioner("tiny-blip2-opt", quantization="4bit")
+
+
+@pytest.mark.gpu
+def test_qlora_4bit_trains_on_cuda(tmp_path):
+    """QLoRA end to end on a tiny checkpoint saved to disk (runs where CUDA and bitsandbytes are)."""
+    from captune.models.blip2 import Blip2Batcher, Blip2Captioner, Example
+    from captune.models.peft import FinetuneConfig, apply_finetuning
+    from PIL import Image
+    from peft import prepare_model_for_kbit_training
+
+    model, processor = build_tiny_blip2("opt")
+    model.save_pretrained(tmp_path / "m")
+    processor.save_pretrained(tmp_path / "m")
+    q, proc = load_captioner(str(tmp_path / "m"), dtype="bfloat16", quantization="4bit")
+    assert "Linear4bit" in {type(m).__name__ for m in q.language_model.modules()}
+    net = apply_finetuning(prepare_model_for_kbit_training(q), FinetuneConfig())
+    cap = Blip2Captioner(net)
+    batch = Blip2Batcher(proc, cap.blip2.config).train_batch(
+        [Example(Image.new("RGB", (32, 32), c), "", "a square") for c in ("red", "blue")])
+    loss = cap(**{k: v.cuda() for k, v in batch.items()}).loss
+    loss.backward()
+    assert torch.isfinite(loss) and any(p.grad is not None for p in net.parameters() if p.requires_grad)

@@ -104,3 +104,31 @@ def test_feature_cache_gives_the_same_training(colour_data, tmp_path):
     first = events(tmp_path / "b", "start")[0]
     assert first["feature_cache"] is True
     assert plain["best_score"] == pytest.approx(cached["best_score"], abs=1e-5)
+
+
+def test_full_finetuning_at_another_resolution(colour_data, tmp_path):
+    out = tmp_path / "run"
+    summary = finetune(make_cfg(colour_data, out, "train.max_steps=3", "eval.every_steps=3", "model.image_size=48",
+                                "finetune.vision=full", "finetune.qformer=full", "finetune.lm=full"))
+    assert summary["steps"] == 3
+    best = out / "checkpoints" / "best"
+    assert json.loads((best / "captune.json").read_text())["kind"] == "full"
+    assert (best / "model.safetensors").exists()
+    from transformers import AutoProcessor
+
+    assert AutoProcessor.from_pretrained(best).image_processor.size["height"] == 48
+    assert "trainable%: 100.0000" in summary["trainable"]
+
+
+def test_generation_metrics_during_training_pick_best(colour_data, tmp_path):
+    out = tmp_path / "run"
+    finetune(make_cfg(colour_data, out, "train.max_steps=12", "eval.every_steps=4",
+                      "eval.metrics=[bleu_4,cider]", "eval.monitor=cider+bleu_4",
+                      "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=8"))
+    evals = events(out, "eval")
+    assert len(evals) == 3 and all({"cider", "bleu_4", "val_loss"} <= set(e) for e in evals)
+    best = json.loads((out / "checkpoints" / "best" / "captune.json").read_text())
+    top = max(evals, key=lambda e: (e["cider"] + e["bleu_4"], -e["step"]))
+    assert best["step"] == top["step"]
+    preds = read_jsonl(out / "predictions" / "val_step000012.jsonl")
+    assert len(preds) == 12 and {"image_id", "caption", "references"} <= set(preds[0])

@@ -1,0 +1,167 @@
+"""Caption metrics: one entry point over every registered metric.
+
+    from captune.metrics import score
+    corpus, per_item = score(predictions, references)          # the default COCO set
+    scores = score(preds, refs, metrics=["bleu_4", "cider"])    # just these
+    scores.unavailable  # {"spice": "SPICE needs the Stanford CoreNLP 3.6.0 jars ..."}
+
+``score`` PTB-tokenizes once for all metrics that want tokenized text (as COCO evaluation does:
+references as one batch, predictions as another), runs each requested metric group once, merges
+the per-item values (one dict per prediction) and reports metrics that cannot run here as
+unavailable with the reason, never as 0. ``score_files`` does the same from a predictions JSONL
+and a references JSONL joined by ``image_id`` (``load_predictions``, ``load_references``,
+``align``), and is what ``captune metrics`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from captune.errors import ConfigError, DataError, ModelNotFoundError
+from captune.metrics import (  # noqa: F401  (importing a metric module registers it)
+    attributes,
+    bertscore,
+    bleu,
+    cider,
+    clipscore,
+    diversity,
+    meteor,
+    perplexity,
+    rouge,
+    sentence,
+    spice,
+)
+from captune.metrics.base import MetricResult, MetricSpec, MetricUnavailable, Scores, registered, spec_for
+from captune.metrics.files import (
+    Aligned,
+    Predictions,
+    References,
+    align,
+    load_predictions,
+    load_references,
+    load_train_captions,
+    score_files,
+)
+from captune.metrics.ptb import tokenize
+
+DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
+                   *diversity.OUTPUTS)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "Aligned",
+    "MetricResult",
+    "MetricUnavailable",
+    "Predictions",
+    "References",
+    "Scores",
+    "align",
+    "known_metrics",
+    "load_predictions",
+    "load_references",
+    "load_train_captions",
+    "score",
+    "score_files",
+    "tokenize",
+]
+
+
+def known_metrics() -> list[str]:
+    """Every metric name ``score`` accepts (output names; a group name means all its outputs)."""
+    return sorted({o for s in registered().values() for o in s.outputs})
+
+
+def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, list[str]]:
+    """Requested outputs grouped by metric group, in the order asked."""
+    if metrics is None:
+        metrics = list(DEFAULT_METRICS) + (["novel_fraction"] if options.get("train_captions") else [])
+    elif isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    groups: dict[str, list[str]] = {}
+    for name in metrics:
+        try:
+            spec = spec_for(name)
+        except KeyError as e:
+            raise ConfigError(f"unknown metric {name!r}; known metrics: {', '.join(known_metrics())}") from e
+        outputs = list(spec.outputs) if name == spec.name and name not in spec.outputs else [name]
+        groups.setdefault(spec.name, [])
+        groups[spec.name] += [o for o in outputs if o not in groups[spec.name]]
+    return groups
+
+
+def _tokenized(predictions, references, backend: str) -> tuple[list[str], list[list[str]]]:
+    flat = tokenize([r for refs in references for r in refs], backend=backend)
+    it = iter(flat)
+    refs_tok = [[next(it) for _ in refs] for refs in references]
+    return tokenize(list(predictions), backend=backend), refs_tok
+
+
+def score(
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    images: Sequence[str] | None = None,
+    metrics: Sequence[str] | str | None = None,
+    *,
+    tokenizer: str = "python",
+    **options: Any,
+) -> Scores:
+    """Score ``predictions`` (one caption per image) against ``references`` (captions per image).
+
+    ``metrics``: output names (``bleu_4``, ``cider``...) or group names (``bleu``); None for the
+    default set (BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE, diversity; ``novel_fraction`` too when
+    ``train_captions`` is given). Model-based metrics run only when asked for. ``tokenizer``:
+    ``"python"`` or ``"java"`` (pycocoevalcap's jar). ``options`` go to every metric (e.g.
+    ``clip_model``, ``bertscore_model``, ``train_captions``). Returns ``Scores``: unpacks as
+    ``(corpus, per_item)``, with ``unavailable`` (metric -> reason) and ``info``.
+    """
+    predictions, references = list(predictions), [list(r) for r in references]
+    if not predictions:
+        raise DataError("no predictions to score")
+    if len(references) != len(predictions) or (images is not None and len(images) != len(predictions)):
+        raise DataError(f"{len(predictions)} predictions, {len(references)} reference lists"
+                        + ("" if images is None else f", {len(images)} images") + ": they must be parallel")
+    groups = _requested(metrics, options)
+    specs = registered()
+    corpus: dict[str, float] = {}
+    per_item: list[dict[str, Any]] = [{} for _ in predictions]
+    unavailable: dict[str, str] = {}
+    info: dict[str, str] = {}
+    tokens: tuple | MetricUnavailable | None = None
+    for name, outputs in groups.items():
+        spec = specs[name]
+        try:
+            if spec.tokenized:
+                if tokens is None:
+                    tokens = _try(lambda: _tokenized(predictions, references, tokenizer))
+                if isinstance(tokens, MetricUnavailable):
+                    raise tokens
+            result = _run(spec, tokens if spec.tokenized else (predictions, references), images,
+                          {**options, "tokenizer": tokenizer})
+        except (MetricUnavailable, ModelNotFoundError) as e:
+            unavailable.update({o: str(e) for o in outputs})
+            continue
+        corpus.update({o: result.corpus[o] for o in outputs if o in result.corpus})
+        unavailable.update({o: f"{name} did not report {o}" for o in outputs if o not in result.corpus})
+        if set(spec.outputs) <= set(outputs):
+            list(map(dict.update, per_item, result.per_item))
+        else:
+            for merged, item in zip(per_item, result.per_item):
+                merged.update({k: v for k, v in item.items() if k in outputs})
+        info.update(result.info)
+    return Scores(corpus, per_item, unavailable, info)
+
+
+def _try(fn):
+    try:
+        return fn()
+    except MetricUnavailable as e:
+        return MetricUnavailable(f"PTB tokenization unavailable: {e}")
+
+
+def _run(spec: MetricSpec, data, images, options: dict) -> MetricResult:
+    predictions, references = data
+    if spec.needs_images and images is None:
+        raise MetricUnavailable(f"{spec.name} needs the images (give image paths: a references file "
+                                "with an 'image' field)")
+    return spec.fn(predictions, references, images=images, **options)

@@ -1,0 +1,479 @@
+"""A Python re-implementation of the Stanford PTB lexer (CoreNLP 3.4.1) used by COCO evaluation.
+
+``lex(text)`` returns the tokens the Java ``PTBTokenizer`` prints for ``text`` with the options
+pycocoevalcap passes (``-preserveLines -lowerCase``): one list of tokens per line, tokens not yet
+lower-cased. It follows the lexer's rules in their order, with JFlex semantics: at each position
+the longest match wins (trailing context ``a/b`` counts towards the length), ties go to the
+earlier rule, and the token of ``a/b`` is the longest ``a`` whose remainder matches ``b``.
+Patterns use the ``regex`` module's POSIX (leftmost-longest) mode so that every rule yields its
+longest match. This is the slow, exact path; ``captune.metrics.ptb`` caches it per word.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import regex
+
+from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, UPPER_RANGES, char_class
+
+
+def ci(word: str) -> str:
+    """A literal matched without case, as JFlex ``%caseless`` does (classes stay case-sensitive)."""
+    out = []
+    for ch in word:
+        if ch.lower() != ch.upper():
+            out.append(f"[{regex.escape(ch.lower())}{regex.escape(ch.upper())}]")
+        else:
+            out.append(regex.escape(ch))
+    return "".join(out)
+
+
+def alt(*words: str) -> str:
+    return "(?:" + "|".join(ci(w) for w in words) + ")"
+
+
+# --- character classes --------------------------------------------------------------------------
+LET = char_class(LETTER_RANGES)
+DIG = char_class(DIGIT_RANGES)
+LETTER = f"[{LET}]"
+DIGIT = f"[{DIG}]"
+LETTER_OR_DIGIT = f"[{LET}{DIG}]"
+# Characters the lexer joins into words although Unicode does not call them letters.
+WORD_EXTRA = (  # literal characters (not escapes): faster to compile
+    "\u00AD\u0237-\u024F\u02C2-\u02C5\u02D2-\u02DF\u02E5-\u02FF\u0300-\u036F\u0370-\u037D\u0384"
+    "\u0385\u03CF\u03F6\u03FC-\u03FF\u0483-\u0487\u04CF\u04F6-\u04FF\u0510-\u0525\u055A-\u055F"
+    "\u0591-\u05BD\u05BF\u05C1\u05C2\u05C4\u05C5\u05C7\u0615-\u061A\u063B-\u063F\u064B-\u065E"
+    "\u0670\u06D6-\u06EF\u06FA-\u06FF\u070F\u0711\u0730-\u074F\u0750-\u077F\u07A6-\u07B1"
+    "\u07CA-\u07F5\u07FA\u0900-\u0903\u093C\u093E-\u094E\u0951-\u0955\u0962-\u0963\u0981-\u0983"
+    "\u09BC-\u09C4\u09C7\u09C8\u09CB-\u09CD\u09D7\u09E2\u09E3\u0A01-\u0A03\u0A3C\u0A3E-\u0A4F"
+    "\u0A81-\u0A83\u0ABC-\u0ACF\u0B82\u0BBE-\u0BC2\u0BC6-\u0BC8\u0BCA-\u0BCD\u0C01-\u0C03"
+    "\u0C3E-\u0C56\u0D3E-\u0D44\u0D46-\u0D48\u0E30-\u0E3A\u0E47-\u0E4E\u0EB1-\u0EBC\u0EC8-\u0ECD"
+)
+SPLET = r"&[aeiouAEIOU](?:" + alt("acute", "grave", "uml") + ");"
+WLETTER = f"(?:[{LET}{WORD_EXTRA}]|{SPLET})"
+SPACE_CH = r" \t\u00A0\u2000-\u200A\u3000"
+SPACE = f"[{SPACE_CH}]"
+SPACES = f"{SPACE}+"
+NEWLINE = r"(?:\r\n|[\r\n\u2028\u2029\u000B\u000C\u0085])"
+SPACENL = f"(?:{SPACE}|{NEWLINE})"
+
+# --- macros -----------------------------------------------------------------------------------
+SGML_NAME = r"[A-Za-z][A-Za-z0-9_:.\-]*"
+SGML = (
+    rf"<(?:[!?][A-Za-z\-][^>\r\n]*|{SGML_NAME}(?:[ ]+(?:{SGML_NAME}|{SGML_NAME}[ ]*=[ ]*"
+    rf"(?:'[^']*'|\"[^\"]*\")))*[ ]*\/?|\/{SGML_NAME})[ ]*>"
+)
+SPMDASH = "(?:&" + alt("MD", "mdash", "ndash") + r";|[\u0096\u0097\u2013\u2014\u2015])"
+SPAMP = ci("&amp;")
+SPPUNC = "&(?:" + alt("HT", "TL", "UR", "LR", "QC", "QL", "QR", "odq", "cdq") + "|#[0-9]+);"
+SENTEND = f"{SPACENL}(?:{SPACENL}|[{char_class(UPPER_RANGES)}]|{SGML})"
+DATE = f"{DIGIT}{{1,2}}[\\-\\/]{DIGIT}{{1,2}}[\\-\\/]{DIGIT}{{2,4}}"
+NUM = f"(?:{DIGIT}+|{DIGIT}*(?:[.:,\\u00AD\\u066B\\u066C]{DIGIT}+)+)"
+NUMBER = f"[\\-+]?{NUM}"
+SUBSUPNUM = r"[\u207A\u207B\u208A\u208B]?(?:[\u2070\u00B9\u00B2\u00B3\u2074-\u2079]+|[\u2080-\u2089]+)"
+FRAC = f"(?:{DIGIT}{{1,4}}[- \\u00A0])?{DIGIT}{{1,4}}(?:\\\\?\\/|\\u2044){DIGIT}{{1,4}}"
+FRAC2 = r"[\u00BC\u00BD\u00BE\u2153-\u215E]"
+DOLSIGN = r"(?:[A-Z]*\$|#)"
+DOLSIGN2 = r"[\u00A2\u00A3\u00A4\u00A5\u0080\u20A0\u20AC\u060B\u0E3F\u20A4\uFFE0\uFFE1\uFFE5\uFFE6]"
+WORD = f"{WLETTER}(?:{WLETTER}|{DIGIT})*(?:[.!?]{WLETTER}(?:{WLETTER}|{DIGIT})*)*"
+APOS = r"(?:['\u0092\u2019]|" + ci("&apos;") + ")"
+APOSETCETERA = f"(?:{APOS}|[`\\u0091\\u2018\\u201B])"
+HYPHEN = r"[-_\u058A\u2010\u2011]"
+THING = (
+    f"(?:[dDoOlL]{APOSETCETERA}{LETTER_OR_DIGIT})?{LETTER_OR_DIGIT}+"
+    f"(?:{HYPHEN}(?:[dDoOlL]{APOSETCETERA}{LETTER_OR_DIGIT})?{LETTER_OR_DIGIT}+)*"
+)
+THINGA = f"[A-Z]+(?:(?:[+&]|{SPAMP})[A-Z]+)+"
+THING3 = r"[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\?\/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}"
+ACRO_TAIL = (
+    alt("Canada", "Sino", "Korean", "EU", "Japan", "non") + "-" + ci("U.S")
+    + "|" + ci("U.S.-") + "(?:" + ci("U.K") + "|" + ci("U.S.S.R") + ")"
+)
+ACRO = rf"(?:[A-Za-z](?:\.[A-Za-z])*|{ACRO_TAIL})"
+ACRO2 = rf"(?:[A-Za-z](?:\.[A-Za-z])+|{ACRO_TAIL})"
+HTHING = f"[A-Za-z0-9][A-Za-z0-9.,\\u00AD]*(?:-(?:[A-Za-z0-9\\u00AD]+|{ACRO2}\\.))+"
+REDAUX = f"{APOS}(?:[msdMSD]|" + alt("re", "ve", "ll") + ")"
+SWORD = r"[A-Za-z\u00AD]*[A-MO-Za-mo-z]\u00AD*"
+SREDAUX = ci("n") + APOSETCETERA + ci("t")
+APOWORD = (
+    f"(?:{APOS}{ci('n')}{APOS}?|[lLdDjJ]{APOS}|{ci('Dunkin')}{APOS}|{ci('somethin')}{APOS}"
+    f"|{ci('ol')}{APOS}|{APOS}{ci('em')}|[A-HJ-XZn]{APOSETCETERA}{LETTER}{{2}}{LETTER}*"
+    f"|{APOS}[2-9]0{ci('s')}|{APOS}{ci('til')}{ci('l')}?"
+    f"|{LETTER}{LETTER}*[aeiouyAEIOUY]{APOSETCETERA}[aeiouA-Z]{LETTER}*|{APOS}{ci('cause')}"
+    f"|{ci('cont')}'{ci('d')}\\.?|'{ci('twas')}|{ci('nor')}'{ci('easter')}|{ci('c')}'{ci('mon')}"
+    f"|{ci('e')}'{ci('er')}|{ci('s')}'{ci('mores')}|{ci('ev')}'{ci('ry')}|{ci('li')}'{ci('l')}"
+    f"|{ci('nat')}'{ci('l')}|{ci('O')}{APOSETCETERA}{ci('o')})"
+)
+APOWORD2 = ci("y") + APOS
+FULLURL = ci("http") + ci("s") + r"?:\/\/[^ \t\n\f\r\"<>|(){}]+[^ \t\n\f\r\"<>|.!?(){},-]"
+URL_END = r"[^ \t\n\f\r\"<>|.!?(){},-]"
+# ",-_" is a range in the Java pattern (it excludes digits and capitals), kept as such.
+LIKELYURL = (
+    r"(?:(?:" + ci("www") + r"\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){},-_$]+\.)+"
+    + alt("com", "net", "org", "edu")
+    + r"))(?:\/[^ \t\n\f\r\"<>|()]+" + URL_END + ")?"
+)
+EMAIL_CH = r"[^ \t\n\f\r\"<>|(){}.\u00A0]"
+EMAIL = (
+    "(?:" + ci("&lt;") + r"|<)?[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00A0{}]*@" + f"(?:{EMAIL_CH}+\\.)*{EMAIL_CH}+"
+    + "(?:" + ci("&gt;") + "|>)?"
+)
+TWITTER = f"(?:@[a-zA-Z_][a-zA-Z_0-9]*|#{WLETTER}+)"
+ABMONTH = alt("Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec")
+ABDAYS = alt("Mon", "Tue", "Tues", "Wed", "Thu", "Thurs", "Fri")
+# A capital in brackets is case-sensitive (these states are also common words).
+ABSTATE = "(?:" + "|".join(
+    f"{w[1]}{ci(w[3:])}" if w.startswith("[") else ci(w)
+    for w in ["Ala", "Ariz", "[A]z", "[A]rk", "Calif", "Colo", "Conn", "Ct", "Dak", "[D]el", "Fla", "Ga",
+              "[I]ll", "Ind", "Kans", "Kan", "Ky", "[L]a", "[M]ass", "Md", "Mich", "Minn", "[M]iss", "Mo",
+              "Mont", "Neb", "Nev", "Okla", "[O]re", "[P]a", "Penn", "Tenn", "[T]ex", "Va", "Vt", "[W]ash",
+              "Wisc", "Wis", "Wyo"]
+) + ")"
+ABCOMP = (
+    alt("Inc", "Cos", "Co", "Corp") + "|" + ci("P") + ci("p") + "?" + ci("t") + "[ye]" + ci("s") + "?|"
+    + alt("Ltd", "Plc", "Rt", "Bancorp", "Bhd", "Assn", "Univ", "Intl", "Sys")
+)
+ABNUM = alt("tel", "est", "ext", "sq")
+ABPTIT = "(?:" + alt("Jr", "Sr", "Bros", "Blvd", "Rd", "Esq") + "|" + alt("Ed", "Ph") + r"\." + ci("D") + ")"
+ABBREV1 = f"(?:{ABMONTH}|{ABDAYS}|{ABSTATE}|{ABCOMP}|{ABNUM}|{ABPTIT}|{alt('etc', 'al', 'seq', 'Bldg')})\\."
+ABTITLE = (
+    "(?:"
+    + alt("Mr", "Mrs", "Ms", "Dr", "Drs", "Prof", "Profs", "Sen", "Sens", "Rep", "Reps", "Atty", "Attys",
+          "Lt", "Col", "Gen", "Messrs", "Gov", "Govs", "Adm", "Rev", "Maj", "Sgt", "Cpl", "Pvt", "Capt",
+          "St", "Ste", "Ave", "Pres", "Lieut", "Rt", "Hon", "Brig", "Cmdr", "Comdr", "Pfc", "Spc", "Supt",
+          "Supts", "Det", "Mt", "Ft", "Adj", "Adv", "Asst", "Assoc", "Ens", "Insp", "Mlle", "Mme", "Msgr",
+          "Sfc")
+    + "|M"
+    + ci("iss")
+    + ")"
+)
+ABCOMP2 = "(?:" + alt("Invt", "Elec", "Natl", "Dept") + "|" + ci("M") + "[ft]" + ci("g") + ")"
+ABBREV4 = (
+    f"(?:{ABTITLE}|{alt('vs', 'Alex', 'Wm', 'Jos', 'Cie', 'cf', 'TREAS', 'Ph')}|v|{ci('a.k.a')}|{ACRO}|{ABCOMP2})"
+)
+ABBREV2 = f"{ABBREV4}\\."
+FILENAME_EXT = alt("bat", "bmp", "c", "class", "cgi", "cpp", "dll", "doc", "docx", "exe", "gif", "gz", "h",
+                   "htm", "html", "jar", "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php", "pl", "png", "ppt",
+                   "ps", "py", "sql", "tar", "txt", "wav", "x", "xml", "zip")
+FILENAME = f"(?:{WLETTER}|{DIGIT})+(?:\\.(?:{WLETTER}|{DIGIT})+)*\\.{FILENAME_EXT}"
+ABBREV3 = alt("ca", "figs", "fig", "prop", "nos", "no", "art", "bldg", "pp", "op") + r"\."
+ACRONYM = f"{ACRO}\\."
+ACRONYM_NEXT = "(?:" + "|".join(
+    f"[{w[0]}]{ci(w[1:])}" for w in [
+        "About", "According", "Additionally", "After", "An", "A", "As", "At", "But", "Earlier", "He", "Her",
+        "Here", "However", "If", "In", "It", "Last", "Many", "More", "Mr.", "Ms.", "Now", "Once", "One",
+        "Other", "Our", "She", "Since", "So", "Some", "Such", "That", "The", "Then", "There", "These",
+        "Their", "They", "This", "We", "When", "While", "What", "Yet", "You"]
+) + f"|{SGML})"
+PHONE = (
+    r"(?:\([0-9]{2,3}\)[ \u00A0]?|(?:\+\+?)?(?:[0-9]{2,4}[\- \u00A0])?[0-9]{2,4}[\- \u00A0])[0-9]{3,4}"
+    r"[\- \u00A0]?[0-9]{3,5}|(?:(?:\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}"
+)
+HYPHENS = r"\-+"
+LDOTS = r"(?:\.{3,5}|(?:\.[ \u00A0]){2,4}\.|[\u0085\u2026])"
+FNMARKS = r"(?:@+|#+|_+)"
+ASTS = r"(?:\*+|(?:\\\*){1,3})"
+INSENTP = r"[,;:\u3001]"
+QUOTES = f"(?:{APOS}|''|[`\\u2018\\u2019\\u201A\\u201B\\u201C\\u201D\\u0091\\u0092\\u0093\\u0094\\u201E\\u201F\\u2039\\u203A\\u00AB\\u00BB]{{1,2}})"
+DBLQUOT = r"(?:\"|" + ci("&quot;") + ")"
+TBSPEC = (
+    "(?:-" + alt("RRB", "LRB", "RCB", "LCB", "RSB", "LSB") + "-|" + ci("C.D.s") + "|" + alt("pro-", "anti-")
+    + "|" + ci("S") + "(?:&|" + SPAMP + ")" + ci("P-500") + "|" + ci("S") + "(?:&|" + SPAMP + ")" + ci("Ls")
+    + "|" + ci("Cap") + APOS + ci("n") + "|" + ci("c") + APOS + ci("est") + ")"
+)
+TBSPEC2 = f"{APOS}[0-9][0-9]"
+MISCSYMBOL = (
+    r"[+%&~\^|\\\u00A6\u00A7\u00A8\u00A9\u00AC\u00AE\u00AF\u00B0-\u00B3\u00B4-\u00BA\u00D7\u00F7\u0387\u05BE"
+    r"\u05C0\u05C3\u05C6\u05F3\u05F4\u0600-\u0603\u0606-\u060A\u060C\u0614\u061B\u061E\u066A\u066D"
+    r"\u0703-\u070D\u07F6\u07F7\u07F8\u0964\u0965\u0E4F\u1FBD\u2016\u2017\u2020-\u2023\u2030-\u2038"
+    r"\u203B\u203E-\u2042\u2044\u207A-\u207F\u208A-\u208E\u2100-\u214F\u2190-\u21FF\u2200-\u2BFF\u3012"
+    r"\u30FB\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF65]"
+)
+SMILEY = r"[<>]?[:;=][\-o\*']?[\(\)DPdpO\\{@\|\[\]]"
+ASIANSMILEY = r"(?:[\^x=~<>]\.\[\^x=~<>]|[\-\^x=~<>']_[\-\^x=~<>']|\([\-\^x=~<>'][_.]?[\-\^x=~<>']\)|\([\^x=~<>']-[\^x=~<>'`]\))"
+PROG_LANGS = r"(?:[cC][+][+]|[cCfF]#)"
+IGNORED = f"(?:\\x00|{SPACES}|[\\u200B\\u200E-\\u200F\\uFEFF]|\\x7F|{ci('&nbsp;')})"
+
+
+# --- token normalisations (the lexer's ptb3Escaping defaults) -----------------------------------
+def latex_quotes(tok: str, probably_left: bool) -> str:
+    # Case-sensitive, as in the Java code: "&Quot;" is matched by the lexer but left as it is.
+    tok = regex.sub(r"&apos;|'", "`" if probably_left else "'", tok)
+    tok = regex.sub(r"\"|&quot;", "``" if probably_left else "''", tok)
+    tok = regex.sub(r"[\u0091\u2018\u201B\u2039]", "`", tok)
+    tok = regex.sub(r"[\u0092\u2019\u203A]", "'", tok)
+    tok = regex.sub(r"[\u0093\u201C\u00AB]", "``", tok)
+    return regex.sub(r"[\u0094\u201D\u00BB]", "''", tok)
+
+
+def remove_soft_hyphens(tok: str) -> str:
+    return tok.replace("\u00ad", "") or "-"
+
+
+def normalize_amp(tok: str) -> str:
+    return regex.sub(r"&amp;", "&", tok, flags=regex.I)
+
+
+def normalize_currency(tok: str) -> str:
+    tok = tok.replace("\u00a2", "cents").replace("\u00a3", "#")
+    return regex.sub(r"[\u0080\u00A4\u20A0\u20AC]", "$", tok)
+
+
+_FRACTIONS = {"\u00bc": "1/4", "\u00bd": "1/2", "\u00be": "3/4", "\u2153": "1/3", "\u2154": "2/3"}
+
+
+def normalize_fractions(tok: str) -> str:
+    for k, v in _FRACTIONS.items():
+        tok = tok.replace(k, v)
+    return tok
+
+
+def parens(tok: str) -> str:
+    return tok.replace("(", "-LRB-").replace(")", "-RRB-")
+
+
+# An action maps the matched token text to (output token or None, characters consumed).
+Action = Callable[[str], "tuple[str | None, int]"]
+
+
+def keep(f: Callable[[str], str | None] = lambda t: t) -> Action:
+    return lambda t: (f(t), len(t))
+
+
+def pushback(n: int) -> Action:
+    return lambda t: (t[: len(t) - n], len(t) - n)
+
+
+def dup_period(t: str) -> tuple[str, int]:
+    """Acronym or abbreviation at a sentence end: the token keeps its period, which is lexed again."""
+    return t, len(t) - 1
+
+
+def drop(t: str) -> tuple[None, int]:
+    return None, len(t)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    main: str
+    trail: str | None
+    action: Action
+
+
+def _acronym(t: str) -> tuple[str, int]:
+    """A one-letter acronym ("I.") gives the letter; a longer one keeps and repeats its period."""
+    t = t.rstrip(" \t\n\r\x0b\x0c\x85")
+    return (t[:1], 1) if len(t) == 2 else dup_period(t)
+
+
+RULES: list[Rule] = [
+    Rule("assim3", alt("cannot") + "|'" + ci("twas"), None, pushback(3)),
+    Rule("assim2", f"{APOS}{ci('tis')}|" + alt("gonna", "gotta", "lemme", "gimme", "wanna"), None, pushback(2)),
+    Rule("sgml", SGML, None, keep(lambda t: t.replace(" ", "\u00a0"))),
+    Rule("spmdash", SPMDASH, None, keep(lambda t: "--")),
+    Rule("spamp", SPAMP, None, keep(normalize_amp)),
+    Rule("sppunc", SPPUNC, None, keep()),
+    Rule("word_redaux", WORD, REDAUX, keep(remove_soft_hyphens)),
+    Rule("sword_sredaux", SWORD, SREDAUX, keep(remove_soft_hyphens)),
+    Rule("word", WORD, None, keep(remove_soft_hyphens)),
+    Rule("apoword", APOWORD, None, keep()),
+    Rule("apoword2", APOWORD2, LETTER, keep()),
+    Rule("fullurl", FULLURL, None, keep()),
+    Rule("likelyurl", LIKELYURL, None, keep()),
+    Rule("email", EMAIL, None, keep()),
+    Rule("twitter", TWITTER, None, keep()),
+    Rule("redaux_ctx", REDAUX, "[^A-Za-z]", keep(lambda t: latex_quotes(t, False))),
+    Rule("sredaux", SREDAUX, None, keep(lambda t: latex_quotes(t, False))),
+    Rule("date", DATE, None, keep()),
+    Rule("number", NUMBER, None, keep(remove_soft_hyphens)),
+    Rule("subsupnum", SUBSUPNUM, None, keep()),
+    Rule("frac", FRAC, None, keep(lambda t: t.replace(" ", "\u00a0"))),
+    Rule("frac2", FRAC2, None, keep(normalize_fractions)),
+    Rule("tbspec", TBSPEC, None, keep(normalize_amp)),
+    Rule("thing3", THING3, None, keep()),
+    Rule("dolsign", DOLSIGN, None, keep()),
+    Rule("dolsign2", DOLSIGN2, None, keep(normalize_currency)),
+    Rule("acronym_ctx", ACRONYM, f"{SPACENL}+{ACRONYM_NEXT}{SPACENL}", _acronym),
+    Rule("abbrev3", ABBREV3, f"{SPACENL}?{DIGIT}", keep()),
+    Rule("co_ltd", "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.", SPACE + alt("ltd", "lim"), keep()),
+    Rule("abbrev1_sentend", ABBREV1, SENTEND, dup_period),
+    Rule("abbrev1_any2", ABBREV1, "(?s:..)", keep()),
+    Rule("abbrev1", ABBREV1, None, dup_period),
+    Rule("abbrev2", ABBREV2, None, keep()),
+    Rule("abbrev4_space", ABBREV4, SPACE, keep()),
+    Rule("acro_spacenl", ACRO, SPACENL, keep()),
+    Rule("tbspec2", TBSPEC2, SPACENL, keep()),
+    Rule("filename", FILENAME, f"(?:{SPACENL}|[.?!,])", keep()),
+    Rule("word_dot_insentp", WORD + r"\.", INSENTP, keep(remove_soft_hyphens)),
+    Rule("phone", PHONE, None, keep(lambda t: parens(t.replace(" ", "\u00a0")))),
+    Rule("dblquot_left", DBLQUOT, "[A-Za-z0-9$]", keep(lambda t: latex_quotes(t, True))),
+    Rule("dblquot", DBLQUOT, None, keep(lambda t: latex_quotes(t, False))),
+    Rule("lessthan", "<|" + ci("&lt;"), None, keep(lambda t: "<")),
+    Rule("greaterthan", ">|" + ci("&gt;"), None, keep(lambda t: ">")),
+    Rule("smiley", SMILEY, "[^A-Za-z0-9]", keep(parens)),
+    Rule("asiansmiley", ASIANSMILEY, None, keep(parens)),
+    Rule("lcb", r"\{", None, keep(lambda t: "-LCB-")),
+    Rule("rcb", r"\}", None, keep(lambda t: "-RCB-")),
+    Rule("lsb", r"\[", None, keep(lambda t: "-LSB-")),
+    Rule("rsb", r"\]", None, keep(lambda t: "-RSB-")),
+    Rule("lrb", r"\(", None, keep(lambda t: "-LRB-")),
+    Rule("rrb", r"\)", None, keep(lambda t: "-RRB-")),
+    Rule("hyphens", HYPHENS, None, keep(lambda t: "--" if 3 <= len(t) <= 4 else t)),
+    Rule("ldots", LDOTS, None, keep(lambda t: "...")),
+    Rule("fnmarks", FNMARKS, None, keep()),
+    Rule("asts", ASTS, None, keep()),
+    Rule("insentp", INSENTP, None, keep()),
+    Rule("qmarks", r"[?!]+", None, keep()),
+    Rule("period", r"[.\u00A1\u00BF\u037E\u0589\u061F\u06D4\u0700-\u0702\u07FA\u3002]", None, keep()),
+    Rule("equals", "=", None, keep()),
+    Rule("slash", r"\/", None, keep()),
+    Rule("hthing_dot", HTHING + r"\.", INSENTP, keep(remove_soft_hyphens)),
+    Rule("hthing", HTHING, None, keep(remove_soft_hyphens)),
+    Rule("thing_dot", THING + r"\.", INSENTP, keep()),
+    Rule("thing", THING, None, keep()),
+    Rule("thinga_dot", THINGA + r"\.", INSENTP, keep(normalize_amp)),
+    Rule("thinga", THINGA, None, keep(normalize_amp)),
+    Rule("quote_left", "'", "[A-Za-z][^ \\t\\n\\r\\u00A0]", keep(lambda t: latex_quotes(t, True))),
+    Rule("redaux", REDAUX, None, keep(lambda t: latex_quotes(t, False))),
+    Rule("quotes", QUOTES, None, keep(lambda t: latex_quotes(t, False))),
+    Rule("fakeduckfeet", "<<|>>", None, keep()),
+    Rule("miscsymbol", MISCSYMBOL, None, keep()),
+    Rule("prog_langs", PROG_LANGS, None, keep()),
+    Rule("ignored", IGNORED, None, drop),
+    Rule("newline", NEWLINE, None, keep(lambda t: "\n")),
+    Rule("untokenizable", r"(?s:.)", None, drop),
+]
+
+_FLAGS = regex.POSIX | regex.V0
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    rule: Rule
+    whole: regex.Pattern
+    main: regex.Pattern | None
+    trail: regex.Pattern | None
+
+
+_COMPILED = [
+    _Compiled(
+        r,
+        regex.compile(f"(?:{r.main})" + (f"(?:{r.trail})" if r.trail else ""), _FLAGS),
+        regex.compile(r.main, _FLAGS) if r.trail else None,
+        regex.compile(r.trail, _FLAGS) if r.trail else None,
+    )
+    for r in RULES
+]
+
+
+def _split(c: _Compiled, text: str, start: int, end: int) -> int:
+    """End of the token part of a trailing-context match: the longest head whose tail matches."""
+    for p in range(end, start - 1, -1):
+        if c.main.fullmatch(text, start, p) and c.trail.fullmatch(text, p, end):
+            return p
+    return end
+
+
+_BY_FIRST_CHAR: dict[str, list[_Compiled]] = {}
+
+
+def _candidates(ch: str) -> list[_Compiled]:
+    """The rules that can match text starting with ``ch``, in rule order (cached per character)."""
+    found = _BY_FIRST_CHAR.get(ch)
+    if found is None:
+        found = _BY_FIRST_CHAR[ch] = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
+    return found
+
+
+def next_token(text: str, pos: int) -> tuple[str | None, int]:
+    """The token at ``pos`` (None for skipped text) and the position after it."""
+    best, best_len = None, -1
+    for c in _candidates(text[pos]):
+        m = c.whole.match(text, pos)
+        if m is not None and m.end() - pos > best_len:
+            best, best_len = c, m.end() - pos
+    end = pos + best_len
+    if best.trail is not None:
+        end = _split(best, text, pos, end)
+    out, used = best.rule.action(text[pos:end])
+    return out, pos + max(used, 1)
+
+
+# Java's String.toLowerCase decides a final sigma within the word its BreakIterator finds.
+_WLET = r"[\p{L}\p{Mc}--[\u3005\u4e00-\u9fa5\uf900-\ufa2d\u3099-\u309c\u30a1-\u30fe\u3041-\u309e\u30fc]]"
+_WIGN = r"[\p{Mn}\p{Me}\p{Cf}--[\u00ad]]"
+_WCF = r"[\p{Cf}--[\u00ad]]"
+_WLETS = f"(?:{_WLET}{_WIGN}*)+"
+_WDIGS = f"(?:\\p{{N}}{_WIGN}*)+"
+_JAVA_WORD = regex.compile(
+    f"(?:{_WLETS}(?:[\\p{{Pd}}\\p{{Pc}}\\u2027\"'.]{_WCF}*{_WLETS})*|{_WDIGS}(?:[\"',\\u066b.]{_WCF}*{_WDIGS})*)+",
+    regex.V1,
+)
+_JAVA_CASED = [(0x2B0, 0x2B8), (0x2C0, 0x2C1), (0x2E0, 0x2E4), (0x345, 0x345), (0x37A, 0x37A), (0x1D2C, 0x1D61),
+               (0x2160, 0x217F), (0x24B6, 0x24E9)]
+
+
+def _java_cased(ch: str) -> bool:
+    o = ord(ch)
+    return unicodedata.category(ch) in ("Lu", "Ll", "Lt") or any(a <= o <= b for a, b in _JAVA_CASED)
+
+
+def java_final_sigma(token: str) -> str:
+    """``token`` lower-cased, capital sigmas by Java's final-sigma rule."""
+    out = [ch.lower() for ch in token]
+    for m in _JAVA_WORD.finditer(token):
+        word = m.group()
+        for k, ch in enumerate(word):
+            if ch == "\u03a3" and any(map(_java_cased, word[:k])) and not any(map(_java_cased, word[k + 1:])):
+                out[m.start() + k] = "\u03c2"
+    return "".join(out)
+
+
+# Everything that can make a word followed by a period more than "word" + "." in the lexer:
+# abbreviations and acronyms (which look at the next caption) and the "Co. Ltd" rule.
+_SPECIAL_BEFORE_PERIOD = regex.compile(
+    f"(?:{ABBREV1}|{ABBREV2}|{ABBREV3}|{ACRONYM}|" + "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.)", _FLAGS
+)
+
+
+def is_abbreviation(word_with_period: str) -> bool:
+    """Whether a rule other than "word, then period" can take ``word_with_period``."""
+    return _SPECIAL_BEFORE_PERIOD.fullmatch(word_with_period) is not None
+
+
+_ASTRAL = regex.compile("[\U00010000-\U0010FFFF]")
+
+
+def to_utf16(text: str) -> str:
+    """Split characters outside the BMP into surrogate pairs: the Java lexer sees UTF-16 units."""
+    def pair(m: regex.Match) -> str:
+        cp = ord(m.group()) - 0x10000
+        return chr(0xD800 + (cp >> 10)) + chr(0xDC00 + (cp & 0x3FF))
+
+    return _ASTRAL.sub(pair, text)
+
+
+def from_utf16(token: str) -> str:
+    return token.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")  # pairs rejoin
+
+
+def lex(text: str, start: int = 0, stop: int | None = None) -> list[list[str]]:
+    """Tokens (original case) per line of ``text[start:stop]``.
+
+    Text after ``stop`` is only seen as trailing context, as the lexer sees the following line.
+    ``text`` must already be in UTF-16 units (see ``to_utf16``); tokens come back as normal text.
+    """
+    stop = len(text) if stop is None else stop
+    lines: list[list[str]] = [[]]
+    pos = start
+    while pos < stop:
+        tok, pos = next_token(text, pos)
+        if tok == "\n":
+            lines.append([])
+        elif tok is not None:
+            lines[-1].append(tok if tok.isascii() else from_utf16(tok))
+    return lines

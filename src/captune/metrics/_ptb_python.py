@@ -1,0 +1,312 @@
+"""The Python backend of ``captune.metrics.ptb.tokenize``: the ported lexer behind caches.
+
+Lexing every caption with the rule-by-rule lexer would be slow, so captions are cut at spaces
+into words, and each distinct word is lexed once. That gives the Java result wherever no rule
+of the lexer can see past the space between two words; the exceptions are known from the rules:
+a word ending in a period (abbreviations, acronyms, spaced ellipses), a number or ``)`` followed
+by a word starting with a digit (fractions like "1 1/2", phone numbers), and ``<`` (SGML tags
+may contain spaces). Such words are lexed together with their neighbours. The last word of a
+caption is lexed with what follows it (the lexer reads on into the next line), cached by the
+part of that context the rules can examine. Whole batches go through C-level ``map``/``join``
+calls; only unusual captions take the per-caption path.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import repeat
+
+import numpy as np
+import regex
+
+from captune.metrics import _ptb_lexer as lexer
+
+PUNCTUATIONS = frozenset(
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
+)
+"""Tokens pycocoevalcap drops after tokenizing. Its list is upper case and the tokens are lower-cased
+first, so brackets survive as ``-lrb-``, ``-rrb-``, ``-lsb-``..."""
+
+
+def filter_line(line: str) -> str:
+    """pycocoevalcap's post-processing of one output line of the Java tokenizer."""
+    return " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
+
+
+_SPACE_START = frozenset("\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u3000")
+_NOT_SPACENL = regex.compile("[^ \t\u00a0\u2000-\u200a\u3000\n]")
+# Contexts that exercise every rule able to look past a final period into the next caption.
+_PROBES = ("", " ", "\nx", "\nThe x", " \nThe x", " The x", "\tThe y", "\n\nx", "\n 5", "\n5", " 5",
+           "\nthe x", " ltd x", "\n<b> x", "  the", "\nA ", "\nIt\n", "\n\n")
+_FOLLOW_CHARS = 20  # covers the longest word the lexer checks for after an acronym
+_DIRECT_CONTEXT = 4000  # characters of the following captions the direct path lexes with
+_MAX_CACHE = 2_000_000
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
+# What a word tells about the space after it.
+DOT, NUM_END, NUM_START = 1, 4, 8
+
+
+def java_lower(token: str) -> str:
+    """Java's ``String.toLowerCase()`` (a capital sigma follows Java's final-sigma rule)."""
+    if "\u03a3" not in token:
+        return token.lower()
+    return lexer.java_final_sigma(token)
+
+
+def lex_lines(text: str, stop: int) -> list[list[str]]:
+    """Lower-cased tokens per line of ``text[:stop]``; the rest of ``text`` is only context."""
+    u = lexer.to_utf16(text)
+    if len(u) != len(text):
+        stop = len(lexer.to_utf16(text[:stop]))
+    return [[java_lower(t) for t in line] for line in lexer.lex(u, 0, stop)]
+
+
+# The lexer splits no plain ASCII word but these (checked in the tests); other words keep whole.
+_ASSIMILATIONS = {"cannot": ["can", "not"], "gonna": ["gon", "na"], "gotta": ["got", "ta"],
+                  "lemme": ["lem", "me"], "gimme": ["gim", "me"], "wanna": ["wan", "na"]}
+
+
+def piece_tokens(piece: str, follow: str) -> list[str]:
+    """Tokens of ``piece``, a space-separated part of a caption, followed by ``follow``.
+
+    A piece starting with another space character (tab, no-break, thin...) is lexed after its
+    space: the lexer skips both as one run, which keeps it from, e.g., starting a URL there.
+    """
+    if piece.isascii():
+        if piece.isalpha():
+            low = piece.lower()
+            return _ASSIMILATIONS.get(low) or [low]
+        word, end = piece[:-1], piece[-1]
+        if word.isalpha() and (end in ",;:" or (end == "." and not lexer.is_abbreviation(piece))):
+            return piece_tokens(word, "") + [end]
+    lead = " " if piece[0] in _SPACE_START else ""
+    (tokens,) = lex_lines(lead + piece + follow, len(lead) + len(piece))
+    return tokens
+
+
+def word_flags(word: str) -> int:
+    flags = DOT if word[-1] == "." else 0
+    flags |= NUM_END if word[-1].isdecimal() or word[-1] == ")" else 0
+    return flags | (NUM_START if word[0].isdecimal() else 0)
+
+
+class PythonTokenizer:
+    """Caches lexing results per word and per caption end; use ``shared_tokenizer()``."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {"\n": "\n", "": ""}
+        self.tail_nl: dict[str, str | None] = {}  # last word followed by a newline -> text
+        self.tails: dict[tuple[str, str], str] = {}
+        self.segments: dict[str, str] = {}
+        self.follow_free: dict[str, bool] = {}
+
+    def size(self) -> int:
+        return len(self.texts) + len(self.tails) + len(self.segments) + len(self.tail_nl)
+
+    def learn(self, words) -> None:
+        for w in words:
+            if w not in self.texts:
+                self.texts[w] = " ".join(t for t in piece_tokens(w, " ") if t not in PUNCTUATIONS)
+
+    def tokenize(self, captions: list[str]) -> list[str]:
+        if not captions:
+            return []
+        joined = " \n ".join(captions)
+        parts = joined.split(" ")  # each caption's words, then "\n"
+        try:
+            texts = list(map(self.texts.__getitem__, parts))
+        except KeyError:
+            self.learn(set(parts))
+            texts = list(map(self.texts.__getitem__, parts))
+        spaces = np.fromiter(map(str.count, captions, repeat(" ")), np.int64, len(captions))
+        last = (np.cumsum(spaces + 2) - 2).tolist()  # index in ``parts`` of each caption's last word
+        tails = list(map(parts.__getitem__, last))
+        tail_texts = list(map(self.tail_nl.get, tails))
+        if None in tail_texts:
+            for word in dict.fromkeys(tails).keys() - self.tail_nl.keys():
+                self.tail_nl[word] = self.tail_entry(word)
+            tail_texts = list(map(self.tail_nl.__getitem__, tails))
+        slow = self.slow_captions(joined, captions)
+        # the last caption is followed by the end of the file, not a newline
+        tail_texts[-1] = False if tail_texts[-1] is False else self.tail(tails[-1], "")
+        if False in tail_texts:  # words whose tokens depend on the next caption
+            for i in [i for i, t in enumerate(tail_texts) if t is False and i not in slow]:
+                follow = follow_text(captions, i)
+                if follow is None:
+                    slow.add(i)
+                else:
+                    tail_texts[i] = self.tail(tails[i], follow)
+        for i in slow:
+            tail_texts[i] = ""
+        list(map(texts.__setitem__, last, tail_texts))
+        covered = 0
+        for i in sorted(slow):
+            if i >= covered:  # else a token of an earlier caption ran over this one: already done
+                covered = i + self.slow_caption(captions, i, texts, last)
+        lines = " ".join(filter(None, texts)).split("\n")
+        return list(map(str.strip, lines, repeat(" ", len(lines))))
+
+    @staticmethod
+    def slow_captions(joined: str, captions: list[str]) -> set[int]:
+        """Captions where the lexer may see across a space, with spaces at either end, or empty."""
+        if joined.isascii():
+            hits = _ascii_hits(np.frombuffer(joined.encode("ascii"), np.uint8))
+        else:  # string searches: a regex scan for all of these would cost more than the tokenization
+            hits = _find_all(joined, "<") + _find_all(joined, "  ")
+            hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
+            hits += [m.start() for m in _DIGIT_GAP.finditer(joined)]
+            hits += [p + 2 for c in _SPACE_START for p in _find_all(joined, "\n " + c)]
+            hits += [0] if joined[:1] == " " or joined[:1] in _SPACE_START else []
+            hits += [len(joined) - 1] if joined[-1:] == " " else []
+        if len(hits) == 0:
+            return set()
+        ends = np.cumsum(np.fromiter(map(len, captions), np.int64, len(captions)) + 3)
+        hits = np.asarray(hits)
+        # A hit on a separator may concern the caption on either side of it: take both.
+        found = np.concatenate([np.searchsorted(ends, hits, side="right"), np.searchsorted(ends, hits + 1, side="right")])
+        return set(np.minimum(found, len(captions) - 1).tolist())
+
+    def tail_entry(self, word: str) -> str | bool:
+        """Text of a caption's last word followed by a newline, or False if it depends on more."""
+        if not word or "<" in word or (word[-1] == "." and not self.is_follow_free(word)):
+            return False
+        return self.tail(word, "\n")
+
+    def tail(self, piece: str, follow: str) -> str:
+        key = (piece, follow)
+        text = self.tails.get(key)
+        if text is None:
+            text = self.tails[key] = filter_line(" ".join(piece_tokens(piece, follow)))
+        return text
+
+    def is_follow_free(self, tail: str) -> bool:
+        """Whether the tokens of a caption ending in ``tail`` never depend on the next caption."""
+        free = self.follow_free.get(tail)
+        if free is None:
+            if tail[:-1].isascii() and tail[:-1].isalpha() and not lexer.is_abbreviation(tail):
+                free = True  # "word." is always "word" + "." (see piece_tokens)
+            else:
+                free = len({tuple(piece_tokens(tail, p)) for p in _PROBES}) == 1
+            self.follow_free[tail] = free
+        return free
+
+    def slow_caption(self, captions: list[str], i: int, texts: list[str], last: list[int]) -> int:
+        """Tokenize caption ``i`` by segments (or directly), put its line in place of its words.
+
+        Returns the number of captions done (more than one when a token runs over a line end).
+        """
+        lines = [self.caption(captions, i)]
+        if lines[0] is None:
+            lines = direct(captions, i)
+        for k, line in enumerate(lines):
+            a = last[i + k - 1] + 2 if i + k else 0
+            texts[a : last[i + k] + 1] = [""] * (last[i + k] - a) + [line]
+        return len(lines)
+
+    def caption(self, captions: list[str], i: int) -> str | None:
+        """Caption ``i`` lexed in segments that the lexer cannot see across; None: lex directly."""
+        if "<" in captions[i]:
+            return None  # an SGML tag may span any number of words (and lines)
+        parts = captions[i].split(" ")
+        idx = [k for k, p in enumerate(parts) if p]
+        if not idx or (idx[0] == 0 and parts[0][0] in _SPACE_START):
+            return "" if not idx else None
+        flags = [word_flags(parts[k]) for k in idx]
+        texts, start = [], 0
+        for k in range(len(idx) - 1):
+            if flags[k] & DOT or (flags[k] & NUM_END and flags[k + 1] & NUM_START):
+                continue  # the lexer may see past this space: keep the words together
+            texts.append(self.segment(" ".join(parts[idx[start] : idx[k] + 1])))
+            start = k + 1
+        tail = " ".join(parts[idx[start] : idx[-1] + 1])
+        follow = " " if parts[-1] == "" else ("\n" if i + 1 < len(captions) else "")
+        if tail[-1] == "." and not self.is_follow_free(tail):
+            follow = follow_text(captions, i)
+            if follow is None:
+                return None
+        texts.append(self.tail(tail, follow))
+        return " ".join(t for t in texts if t)
+
+    def segment(self, seg: str) -> str:
+        text = self.segments.get(seg)
+        if text is None:
+            text = self.segments[seg] = " ".join(t for t in piece_tokens(seg, " ") if t not in PUNCTUATIONS)
+        return text
+
+
+def _ascii_hits(b: np.ndarray) -> np.ndarray:
+    """Positions in a " \\n "-joined ASCII batch that make a caption need the per-caption path."""
+    space, dot, nl = b == 32, b == 46, b == 10
+    num_end = ((b >= 48) & (b <= 57)) | (b == 41)  # a digit or ")"
+    num = (b >= 48) & (b <= 57)
+    hit = (b == 60) | (b == 9)  # "<" (SGML), a tab
+    hit[:-1] |= space[:-1] & space[1:]  # two spaces: an empty caption, or spaces at a caption's ends
+    hit[:-2] |= dot[:-2] & space[1:-1] & ~nl[2:]  # a period ending a word inside a caption
+    hit[:-2] |= num_end[:-2] & space[1:-1] & num[2:]  # "1 1/2", "(555) 123-4567"
+    hit[0] |= space[0]
+    hit[-1] |= space[-1]
+    return np.flatnonzero(hit)
+
+
+def _find_all(text, sub) -> list[int]:
+    out, p = [], text.find(sub)
+    while p >= 0:
+        out.append(p)
+        p = text.find(sub, p + 1)
+    return out
+
+
+def follow_text(captions: list[str], i: int) -> str | None:
+    """What follows caption ``i`` up to where no rule of the lexer looks further.
+
+    None when the next visible character opens an SGML tag (which may be long): lex directly.
+    """
+    cap = captions[i]
+    text = cap[len(cap.rstrip(" ")) :]
+    j = i + 1
+    while j < len(captions):
+        text += "\n" + captions[j]
+        j += 1
+        m = _NOT_SPACENL.search(text)
+        if m is not None and len(text) >= m.start() + _FOLLOW_CHARS:
+            break
+    m = _NOT_SPACENL.search(text)
+    if m is None:
+        return text
+    if text[m.start()] == "<":
+        return None
+    return text[: m.start() + _FOLLOW_CHARS]
+
+
+def direct(captions: list[str], i: int) -> list[str]:
+    """Lex caption ``i`` as the Java lexer does, with the following captions as context.
+
+    For SGML tags: a quoted attribute value may run over the end of the line, as in Java, and then
+    the following captions are covered too. Returns the tokenized captions ``i``, ``i + 1``, ...
+    up to the first line end the lexer reached on its own.
+    """
+    j, size = i + 1, len(captions[i])
+    while j < len(captions) and size < _DIRECT_CONTEXT:
+        size += len(captions[j]) + 1
+        j += 1
+    text = lexer.to_utf16("\n".join(captions[i:j]))
+    pos, line = 0, []
+    while pos < len(text):
+        tok, pos = lexer.next_token(text, pos)
+        if tok == "\n":
+            break
+        if tok is not None:
+            line.append(java_lower(lexer.from_utf16(tok)))
+    return [filter_line(ln) for ln in " ".join(line).split("\n")]
+
+
+_SHARED: list[PythonTokenizer] = []
+
+
+def shared_tokenizer() -> PythonTokenizer:
+    """The process-wide tokenizer (its caches are dropped when they grow past a few million entries)."""
+    if not _SHARED or _SHARED[0].size() > _MAX_CACHE:
+        _SHARED[:] = [PythonTokenizer()]
+    return _SHARED[0]

@@ -1,0 +1,101 @@
+"""BLEU-1..4 exactly as pycocoevalcap's ``Bleu(4)`` computes them.
+
+Corpus BLEU from summed clipped n-gram counts with the "closest" reference length (ties go to
+the shorter reference), the reference code's ``tiny = 1e-15`` and ``small = 1e-9`` constants, and
+its per-image scores (the same formula on one image's counts). Counting is vectorized over the
+whole set (``captune.metrics._ngrams``); it equals pycocoevalcap to floating-point rounding.
+
+``bleu_stats`` keeps the per-image counts, so ``bleu_from_stats(stats, indices)`` gives corpus
+BLEU on any resample of the images (duplicates included) without recounting:
+
+    stats = bleu_stats(preds_tok, refs_tok)
+    boot = [bleu_from_stats(stats, rng.integers(0, n, n))["bleu_4"] for _ in range(1000)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from captune.metrics import _ngrams
+from captune.metrics.base import MetricResult, register
+
+TINY, SMALL = 1e-15, 1e-9
+OUTPUTS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
+
+
+@dataclass(frozen=True)
+class BleuStats:
+    """Per-image sufficient statistics of corpus BLEU."""
+
+    testlen: np.ndarray  # (N,) prediction length in tokens
+    reflen: np.ndarray  # (N,) closest reference length
+    guess: np.ndarray  # (N, 4) n-grams in the prediction
+    correct: np.ndarray  # (N, 4) clipped n-gram matches
+
+
+def bleu_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> BleuStats:
+    """Counts for tokenized predictions and their references (one list of references per image)."""
+    c = _ngrams.corpus(preds_tok, refs_tok)
+    testlen = c.sent_len[c.hyp_sent]
+    guess = np.maximum(testlen[:, None] - np.arange(4)[None, :], 0)
+    return BleuStats(testlen, _closest_reflen(c, testlen), guess, _clipped_matches(c))
+
+
+def _closest_reflen(c: _ngrams.Corpus, testlen: np.ndarray) -> np.ndarray:
+    """``min((abs(l - testlen), l) for l in reflens)[1]`` for every image."""
+    ref_sents = np.flatnonzero(c.sent_is_ref)
+    lens = c.sent_len[ref_sents]
+    dist = np.abs(lens - testlen[c.sent_image[ref_sents]])
+    scale = int(lens.max(initial=0)) + 1
+    best = np.minimum.reduceat(dist * scale + lens, np.cumsum(c.ref_count) - c.ref_count)
+    return best % scale
+
+
+def _clipped_matches(c: _ngrams.Corpus) -> np.ndarray:
+    """Sum over each prediction's n-grams of min(count, max count in one reference)."""
+    starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
+    is_hyp = ~c.entry_is_ref[starts]
+    max_ref = np.maximum.reduceat(np.where(c.entry_is_ref, c.tf, 0), starts)
+    hyp = starts[is_hyp]
+    matched = np.minimum(c.tf[hyp], max_ref[is_hyp])
+    index = c.entry_image[hyp] * 4 + c.order[hyp] - 1
+    return np.bincount(index, weights=matched, minlength=4 * c.n_images).reshape(-1, 4).astype(np.int64)
+
+
+def _bleu(correct: np.ndarray, guess: np.ndarray, testlen, reflen) -> np.ndarray:
+    """BLEU-1..4 along the last axis, with the reference code's order of operations."""
+    bleu = np.ones(np.shape(testlen), float)
+    out = []
+    for k in range(4):
+        bleu = bleu * ((correct[..., k] + TINY) / (guess[..., k] + SMALL))
+        out.append(bleu ** (1.0 / (k + 1)))
+    out = np.stack(out, axis=-1)
+    ratio = (testlen + TINY) / (reflen + SMALL)
+    penalty = np.where(ratio < 1, np.exp(1 - 1 / np.where(ratio < 1, ratio, 1.0)), 1.0)
+    return out * np.asarray(penalty)[..., None]
+
+
+def bleu_from_stats(stats: BleuStats, indices: np.ndarray | None = None) -> dict[str, float]:
+    """Corpus BLEU-1..4 on the images ``indices`` (a resample, duplicates allowed; default all)."""
+    idx = slice(None) if indices is None else np.asarray(indices)
+    sums = [stats.correct[idx].sum(axis=0), stats.guess[idx].sum(axis=0)]
+    testlen, reflen = float(stats.testlen[idx].sum()), float(stats.reflen[idx].sum())
+    scores = _bleu(sums[0].astype(float), sums[1].astype(float), np.float64(testlen), np.float64(reflen))
+    return dict(zip(OUTPUTS, map(float, scores)))
+
+
+def bleu_per_image(stats: BleuStats) -> np.ndarray:
+    """(N, 4) per-image BLEU-1..4, as pycocoevalcap's per-image scores."""
+    return _bleu(stats.correct.astype(float), stats.guess.astype(float), stats.testlen.astype(float),
+                 stats.reflen.astype(float))
+
+
+@register("bleu", outputs=OUTPUTS, tokenized=True)
+def bleu(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
+    """BLEU-1..4 (pycocoevalcap ``Bleu(4)``) of PTB-tokenized captions."""
+    stats = bleu_stats(predictions, references)
+    per_image = bleu_per_image(stats)
+    per_item = [dict(zip(OUTPUTS, row)) for row in per_image.tolist()]
+    return MetricResult(bleu_from_stats(stats), per_item)

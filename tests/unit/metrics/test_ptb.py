@@ -1,0 +1,105 @@
+"""The Python PTB tokenizer: its cached fast path against its own exact lexer, and known cases.
+
+The exact lexer is checked against the Java tokenizer in ``test_ptb_java.py``; here (no Java
+needed) the cached, word-by-word path must give what lexing the whole file at once gives.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from ptb_corpus import captions, odd_strings
+
+from captune.metrics import _ptb_lexer as lexer
+from captune.metrics import _ptb_python
+from captune.metrics.ptb import PUNCTUATIONS, clean, filter_line, tokenize
+
+
+def lex_whole_file(caps: list[str]) -> list[str]:
+    """Tokenize by lexing the joined file in one go, as the Java program reads it."""
+    text = lexer.to_utf16("\n".join(clean(c) for c in caps))
+    out, line, pos = [], [], 0
+    while pos < len(text):
+        tok, pos = lexer.next_token(text, pos)
+        if tok == "\n":
+            out.append(" ".join(line))
+            line = []
+        elif tok is not None:
+            line.append(_ptb_python.java_lower(lexer.from_utf16(tok)))
+    out.append(" ".join(line))
+    lines = "\n".join(out).split("\n")
+    return [filter_line(ln) for ln in lines[: len(caps)]]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    _ptb_python._SHARED.clear()
+    yield
+    _ptb_python._SHARED.clear()
+
+
+# Outputs of the Java tokenizer (stanford-corenlp-3.4.1, -preserveLines -lowerCase) + pycocoevalcap's filter.
+KNOWN = [
+    ("A man can't go.", "a man ca n't go"),
+    ("I won't do it", "i wo n't do it"),
+    ("(brackets) [square] {curly}", "-lrb- brackets -rrb- -lsb- square -rsb- -lcb- curly -rcb-"),
+    ('She said "hello" to me', "she said hello to me"),
+    ("3.5 1,000 10:30 3/4 1 1/2", "3.5 1,000 10:30 3/4 1\u00a01/2"),
+    ("Mr. Smith, U.S. etc. Dr. Jones", "mr. smith u.s. etc. dr. jones"),
+    ("wait... what.. ok.....", "wait what ok"),
+    ("caf\u00e9 gonna wanna cannot", "caf\u00e9 gon na wan na can not"),
+    ("@user #hashtag http://www.example.com/a?b=c", "@user #hashtag http://www.example.com/a?b=c"),
+    ("A & B, $5, 50% off", "a & b $ 5 50 % off"),
+    ("emoji \U0001f600 here \u2605", "emoji here \u2605"),
+    ("", ""),
+]
+
+
+def test_known_cases():
+    caps = [c for c, _ in KNOWN]
+    assert tokenize(caps) == [e for _, e in KNOWN]
+
+
+def test_fast_path_equals_whole_file_lexing():
+    caps = captions(3000, seed=11) + odd_strings(1000, seed=12)
+    assert tokenize(caps) == lex_whole_file(caps)
+
+
+def test_context_across_captions():
+    # an abbreviation at the end of a caption duplicates its period only before a capital
+    caps = ["He lives in Calif.", "The sun", "He lives in Calif.", "the sun", "No. 5", "Fig.", "5 dogs"]
+    assert tokenize(caps) == lex_whole_file(caps)
+    assert tokenize(["x etc.", "A"])[0] == "x etc."  # "etc." then "." (dropped): not "etc"
+
+
+def test_sgml_attribute_may_run_over_the_line_end():
+    caps = ["x <a b='c", "d'> y", "z"]
+    assert tokenize(caps) == lex_whole_file(caps)
+
+
+def test_plain_word_shortcuts_match_the_lexer():
+    rng = random.Random(5)
+    words = ["Mr", "etc", "Co", "Pty", "PTY", "U", "cannot", "Fig", "No", "Inc", "vs", "v", "Calif", "mass", "Mass"]
+    words += ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(1, 7)))
+              for _ in range(400)]
+    for word in words:
+        for piece in (word, word + ".", word + ",", word + ":"):
+            for follow in ("", " ", "\n", "\nThe x", "\n5", " ltd", "\n\nx"):
+                (exact,) = _ptb_python.lex_lines(piece + follow, len(piece))
+                assert _ptb_python.piece_tokens(piece, follow) == exact, (piece, follow)
+
+
+def test_line_breaks_inside_a_caption_become_spaces():
+    assert tokenize(["a\nb", "c\r\nd", "e\u2028f", "g"]) == ["a b", "c d", "e f", "g"]
+
+
+def test_punctuation_list_is_pycocoevalcaps():
+    from pycocoevalcap.tokenizer.ptbtokenizer import PUNCTUATIONS as REFERENCE
+
+    assert PUNCTUATIONS == frozenset(REFERENCE)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown tokenizer backend"):
+        tokenize(["a"], backend="perl")
