@@ -11,8 +11,8 @@ are recomputed on each resample from per-image sufficient statistics, never by a
 per-image scores:
 
 - BLEU (pycocoevalcap's, "closest" reference length): per image the hypothesis length, the
-  closest reference length and the clipped n-gram matches and totals; corpus BLEU is a function
-  of their sums.
+  closest reference length and the clipped n-gram matches and totals (``bleu_stats`` of
+  ``captune.metrics.bleu``); corpus BLEU is a function of their sums.
 - CIDEr-D (pycocoevalcap's ``Cider``: sigma 6, clipped tf-idf, x10): the document frequencies
   and log N come from the resample itself (an image drawn twice counts twice, as it would in a
   list scored by pycocoevalcap). Everything CIDEr-D needs is linear in idf(g)^2, so a resample
@@ -27,9 +27,10 @@ with probability 1/2) and recomputes B - A; p = (1 + #{|permuted| >= |observed|}
 two-sided. Under the permutation the references, and so CIDEr's document frequencies, do not
 change, which makes each image's CIDEr-D score fixed.
 
-pycocoevalcap's scorers recompute every n-gram table per call (a few hundred milliseconds for
-5,000 images); this module computes the same numbers for a block of resamples at once and is
-tested against a loop that calls pycocoevalcap on each resampled list.
+``captune.metrics.cider.cider_from_stats(stats, indices)`` recomputes CIDEr-D for one resample at
+a time (about 20 ms for 5,000 images); ``CiderD`` here evaluates a block of resamples in a few
+sparse-dense products, about 4 times faster over 1,000 resamples and two systems
+(``benchmarks/bootstrap.py``). Both are tested against pycocoevalcap run on each resampled list.
 """
 
 from __future__ import annotations
@@ -70,24 +71,13 @@ def ngram_counts(text: str, n: int = 4) -> dict[tuple[str, ...], int]:
 
 
 # ---- BLEU ------------------------------------------------------------------------------------
-def bleu_rows(preds: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4) -> np.ndarray:
-    """Per image ``[hyp_len, closest_ref_len, guess_1..n, correct_1..n]`` (PTB-tokenized text)."""
-    rows = np.zeros((len(preds), 2 + 2 * n))
-    for i, (pred, rs) in enumerate(zip(preds, refs)):
-        words = pred.split()
-        maxref: dict[tuple[str, ...], int] = {}
-        lengths = []
-        for r in rs:
-            lengths.append(len(r.split()))
-            for g, c in ngram_counts(r, n).items():
-                if c > maxref.get(g, 0):
-                    maxref[g] = c
-        rows[i, 0] = len(words)
-        rows[i, 1] = min((abs(L - len(words)), L) for L in lengths)[1]
-        rows[i, 2 : 2 + n] = [max(0, len(words) - k + 1) for k in range(1, n + 1)]
-        for g, c in ngram_counts(pred, n).items():
-            rows[i, 2 + n + len(g) - 1] += min(maxref.get(g, 0), c)
-    return rows
+def bleu_rows(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per image ``[hyp_len, closest_ref_len, guess_1..4, correct_1..4]`` of PTB-tokenized text
+    (the counts of ``captune.metrics.bleu.bleu_stats``)."""
+    from captune.metrics.bleu import bleu_stats
+
+    s = bleu_stats(list(preds), [list(r) for r in refs])
+    return np.column_stack([s.testlen, s.reflen, s.guess, s.correct]).astype(float)
 
 
 def bleu_from_sums(sums: np.ndarray, n: int = 4) -> np.ndarray:

@@ -141,5 +141,5 @@ def format_comparison(pair: dict[str, Any]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.append("interval: " + pair["interval"] + "; p: " + pair["test"])
     if pair.get("per_image_mean"):
-        lines.append("†: compared as the mean of per-image scores (its corpus value is aggregated differently)")
+        lines.append("†: compared as the mean of per-image scores (its corpus value is aggregated otherwise)")
     return "\n".join(lines)

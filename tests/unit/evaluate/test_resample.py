@@ -141,3 +141,16 @@ def test_interval_is_the_percentile_of_pycocoevalcap_deltas_on_the_same_resample
         low, high = np.percentile(deltas, [2.5, 97.5])
         assert result[name].ci_low == pytest.approx(low, rel=1e-9, abs=1e-12)
         assert result[name].ci_high == pytest.approx(high, rel=1e-9, abs=1e-12)
+
+
+def test_batched_cider_equals_the_metrics_per_resample_statistics():
+    from captune.metrics.cider import cider_from_stats, cider_stats
+
+    a, b, refs = corpus(25, seed=6)
+    counts = np.concatenate(list(resample_blocks(25, 10, seed=2)))
+    batched = CiderD([a, b], refs).corpus(counts)
+    for s, preds in enumerate((a, b)):
+        stats = cider_stats(preds, refs)
+        for r, row in enumerate(counts):
+            one = cider_from_stats(stats, np.repeat(np.arange(25), row.astype(int)))["cider"]
+            assert batched[s, r] == pytest.approx(one, rel=1e-12)
