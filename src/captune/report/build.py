@@ -45,7 +45,7 @@ def build_report(
         raise CaptuneError("without a training run folder, say where the report goes: --out DIR")
     out = Path(out or run_dir)
     run = read_run(run_dir) if run_dir else None
-    evals = [load_eval(d) for d in (eval_dirs or (_found_evals(run_dir) if run_dir else []))]
+    evals = [load_eval(d) for d in eval_dirs] if eval_dirs else _found_evals(run_dir) if run_dir else []
     pairs = [compare_evals(evals[0], ev, resamples, seed) for ev in evals[1:]]
     ctx = context(run, evals, pairs, examples, seed, _ratings_path(ratings, run_dir, evals), resamples)
     written = render(ctx, out)
@@ -77,9 +77,10 @@ def _classify(paths) -> tuple[Path | None, list[Path]]:
     return run_dir, eval_dirs
 
 
-def _found_evals(run_dir: Path) -> list[Path]:
-    found = eval_dirs_in(run_dir)
-    return sorted(found, key=lambda d: (sec.role(load_eval(d)) != "base model", d.name))
+def _found_evals(run_dir: Path) -> list[dict]:
+    """``RUN/eval/*`` evaluations, base models first (the baseline), then by folder name."""
+    found = [load_eval(d) for d in eval_dirs_in(run_dir)]
+    return sorted(found, key=lambda ev: (sec.role(ev) != "base model", ev["name"]))
 
 
 def _ratings_path(ratings, run_dir, evals) -> Path | None:

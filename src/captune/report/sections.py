@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captune.errors import DataError
 from captune.evaluate.errors import FLAGS, extremes, sample_ids
 from captune.report.text import interval, label, num, p_value, percent, signed, verdict
 
@@ -340,8 +341,6 @@ def ratings_section(
     per: dict[str, dict[str, list[float]]] = {}
     for line, row in iter_jsonl(path):
         if not {"image_id", "model", "rating"} <= set(row):
-            from captune.errors import DataError
-
             raise DataError(f'{path}: line {line}: a rating is {{"image_id", "model", "rating"}}')
         per.setdefault(str(row["model"]), {}).setdefault(str(row["image_id"]), []).append(
             float(row["rating"])

@@ -102,6 +102,14 @@ def test_a_report_of_evaluations_only(report_run, tmp_path):
         build_report([tmp_path], out=tmp_path)
 
 
+def test_a_run_without_evaluations_says_how_to_add_them(report_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(report_run["run"], run, ignore=shutil.ignore_patterns("eval"))
+    html = Path(build_report([run])["html"]).read_text()
+    assert "No evaluation yet" in html and "captune evaluate --model BASE" in html
+    assert "Validation loss went from" in html and 'id="training"' in html
+
+
 def test_model_card_front_matter_and_sections(report_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(report_run["run"], run)
