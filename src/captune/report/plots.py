@@ -97,7 +97,9 @@ def eval_metrics(evals: Sequence[dict], names: Sequence[str], best_step: int | N
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.6, 2.1 * rows), squeeze=False)
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
-        points = [(e["step"], e[name]) for e in evals if e.get(name) is not None]
+        # BLEU's smoothing leaves ~1e-15 where nothing matches: that is 0, not a curve.
+        points = [(e["step"], e[name] if abs(e[name]) > 1e-9 else 0.0)
+                  for e in evals if e.get(name) is not None]
         ax.plot(*zip(*points), "o-", color=COLOURS[k % len(COLOURS)], lw=1.3, ms=3.5)
         if best_step is not None:
             ax.axvline(best_step, color=NEUTRAL, ls="--", lw=1)
