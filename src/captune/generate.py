@@ -12,7 +12,7 @@ nothing (each line is flushed whole; a cut-off last line is dropped on resume).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -201,6 +201,81 @@ def load_for_captioning(model: str | None, adapter: str | None, dtype: str = "fl
     return net, processor, {"base_model": model, "prompt": ""}
 
 
+def caption_to_files(
+    items: Sequence[CaptionItem],
+    outs: Mapping[str, str | os.PathLike],
+    decodings: Mapping[str, Decoding],
+    model: str | None = None,
+    adapter: str | None = None,
+    prompt: str | None = None,
+    batch_size: int = 8,
+    dtype: str = "float32",
+    progress: bool | None = None,
+    postprocess=None,
+) -> dict[str, Any]:
+    """Caption ``items`` with every decoding (``outs[name]`` is its JSONL file), resumably.
+
+    The image features of a batch are computed once for all decodings. Images already in
+    every file are skipped; a cut-off last line (a killed run) is dropped and redone.
+    """
+    from captune.io import JsonlAppender, iter_jsonl
+    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+
+    paths = {name: Path(outs[name]) for name in decodings}
+    done = {
+        name: {o.get("image_id") for _, o in iter_jsonl(p, skip_partial_last=True)} if p.exists() else set()
+        for name, p in paths.items()
+    }
+    todo = [it for it in items if any(it.image_id not in done[name] for name in decodings)]
+    net, processor, meta = load_for_captioning(model, adapter, dtype)
+    prompt = meta.get("prompt", "") if prompt is None else prompt
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    captioner = Blip2Captioner(net).to(device).eval()
+    batcher = Blip2Batcher(processor, captioner.blip2.config)
+    fields = {"model": meta.get("base_model", model), "adapter": str(adapter) if adapter else None}
+    logs = {name: JsonlAppender(p) for name, p in paths.items()}
+    try:
+
+        def write(chunk, results):
+            for (name, dec), per_item in zip(decodings.items(), results):
+                for it, candidates in zip(chunk, per_item):
+                    if it.image_id in done[name]:
+                        continue
+                    candidates = [tidy(c, postprocess) for c in candidates]
+                    row = {
+                        "image_id": it.image_id,
+                        "caption": candidates[0],
+                        **fields,
+                        "decoding": dec.model_dump(),
+                    }
+                    if len(candidates) > 1:
+                        row["candidates"] = candidates
+                    logs[name].write(row)
+
+        generate_captions(
+            captioner,
+            batcher,
+            todo,
+            list(decodings.values()),
+            prompt,
+            batch_size,
+            on_batch=write,
+            progress=progress,
+        )
+    finally:
+        for log in logs.values():
+            log.close()
+    return {
+        "images": len(items),
+        "captioned": len(todo),
+        "skipped": len(items) - len(todo),
+        "prompt": prompt,
+        "files": {name: str(p) for name, p in paths.items()},
+        "decodings": {name: d.label() for name, d in decodings.items()},
+    }
+
+
+
 def caption_images(
     input: str | os.PathLike,
     out: str | os.PathLike,
@@ -217,34 +292,12 @@ def caption_images(
     """Caption a folder or records file into ``out`` (JSONL), skipping images already there.
 
     ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
-    (default ``POSTPROCESS``: @handles, hashtags and links stripped, whitespace tidied);
-    pass ``False`` to keep the raw text.
+    (default: @handles, hashtags and links stripped, whitespace tidied); ``False`` keeps the
+    raw text.
     """
-    from captune.io import JsonlAppender, iter_jsonl
-    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
-
     decoding = decoding or PRESETS["beam"]
-    net, processor, meta = load_for_captioning(model, adapter, dtype)
-    prompt = meta.get("prompt", "") if prompt is None else prompt
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    captioner = Blip2Captioner(net).to(device).eval()
-    batcher = Blip2Batcher(processor, captioner.blip2.config)
     items = list({it.image_id: it for it in items_from_input(input, image_root)}.values())
-    out = Path(out)
-    done = {obj.get("image_id") for _, obj in iter_jsonl(out, skip_partial_last=True)} if out.exists() else set()
-    todo = [it for it in items if it.image_id not in done]
-    fields = {"model": meta.get("base_model", model), "adapter": str(adapter) if adapter else None,
-              "decoding": decoding.model_dump()}
-    with JsonlAppender(out) as log:
-        def write(chunk, results):
-            for it, candidates in zip(chunk, results[0]):
-                candidates = [tidy(c, postprocess) for c in candidates]
-                row = {"image_id": it.image_id, "caption": candidates[0], **fields}
-                if len(candidates) > 1:
-                    row["candidates"] = candidates
-                log.write(row)
-
-        generate_captions(captioner, batcher, todo, [decoding], prompt, batch_size, on_batch=write,
-                          progress=progress)
-    return {"images": len(items), "captioned": len(todo), "skipped": len(items) - len(todo), "out": str(out),
-            "prompt": prompt, "decoding": decoding.label()}
+    run = caption_to_files(items, {"out": out}, {"out": decoding}, model=model, adapter=adapter, prompt=prompt,
+                           batch_size=batch_size, dtype=dtype, progress=progress, postprocess=postprocess)
+    return {"images": run["images"], "captioned": run["captioned"], "skipped": run["skipped"], "out": str(out),
+            "prompt": run["prompt"], "decoding": decoding.label()}

@@ -63,7 +63,8 @@ def evaluate(
     **metric_options: Any,
 ) -> dict[str, Any]:
     """Caption (or read) captions for every record of ``data``, score them, write ``out/eval.json``."""
-    from captune.evaluate.decodings import caption_with_decodings, decoding_table, parse_decodings
+    from captune.evaluate.decodings import decoding_table, parse_decodings
+    from captune.generate import caption_to_files
     from captune.generate import decoding_preset, items_from_input
 
     out = Path(out)
@@ -82,7 +83,7 @@ def evaluate(
     else:
         _check_reusable(preds_path, decoding, adapter)
         outs = {PRIMARY: preds_path} | {n: out / "decodings" / f"{n}.jsonl" for n in extra}
-        run = caption_with_decodings(
+        run = caption_to_files(
             items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt, batch_size, dtype, progress
         )
     captions = _read_captions(preds_path, items)
