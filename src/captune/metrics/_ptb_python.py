@@ -32,6 +32,16 @@ PUNCTUATIONS = frozenset(
 first, so brackets survive as ``-lrb-``, ``-rrb-``, ``-lsb-``..."""
 
 
+# Characters the Java lexer reads as line ends; in a caption they would shift every later line.
+_LINE_BREAKS = regex.compile("[\n\r\u000b\u000c\u2028\u2029]")
+_OTHER_BREAKS = "\r\u000b\u000c\u2028\u2029"
+
+
+def clean(caption: str) -> str:
+    """The caption as it is written to the tokenizer's input file (line breaks become spaces)."""
+    return _LINE_BREAKS.sub(" ", caption)
+
+
 def filter_line(line: str) -> str:
     """pycocoevalcap's post-processing of one output line of the Java tokenizer."""
     return " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
@@ -90,10 +100,25 @@ def piece_tokens(piece: str, follow: str) -> list[str]:
     return tokens
 
 
+def _follow_free_word(piece: str) -> bool:
+    """Whether ``piece_tokens`` gives ``piece`` its tokens without looking at what follows."""
+    if not piece.isascii():
+        return False
+    word, end = piece[:-1], piece[-1:]
+    return piece.isalpha() or (word.isalpha() and (end in ",;:" or (end == "." and not lexer.is_abbreviation(piece))))
+
+
 def word_flags(word: str) -> int:
     flags = DOT if word[-1] == "." else 0
     flags |= NUM_END if word[-1].isdecimal() or word[-1] == ")" else 0
     return flags | (NUM_START if word[0].isdecimal() else 0)
+
+
+class _WordIds(dict):
+    """Word -> word id; a word not seen yet is learnt (lexed) when it is looked up."""
+
+    def __missing__(self, word: str) -> int:
+        return self.learn(word)
 
 
 class Encoding(NamedTuple):
@@ -121,7 +146,8 @@ class PythonTokenizer:
     """
 
     def __init__(self) -> None:
-        self.word_id: dict[str, int] = {}
+        self.word_id = _WordIds()
+        self.word_id.learn = self.learn_word
         self.words: list[str] = []
         self.word_text: list[str] = []
         self.word_entry = array("i")
@@ -142,17 +168,16 @@ class PythonTokenizer:
     def size(self) -> int:
         return len(self.words) + len(self.entry_text) + len(self.tails) + len(self.segments)
 
-    def learn(self, words) -> None:
-        for w in words:
-            if w not in self.word_id:
-                self.add_word(w, " ".join(t for t in piece_tokens(w, " ") if t not in PUNCTUATIONS))
+    def learn_word(self, word: str) -> int:
+        return self.add_word(word, " ".join(t for t in piece_tokens(word, " ") if t not in PUNCTUATIONS))
 
-    def add_word(self, word: str, text: str) -> None:
-        self.word_id[word] = len(self.words)
+    def add_word(self, word: str, text: str) -> int:
+        wid = self.word_id[word] = len(self.words)
         self.words.append(word)
         self.word_text.append(text)
         self.word_entry.append(self.entry(text))
         self.word_tail.append(TAIL_UNKNOWN)
+        return wid
 
     def entry(self, text: str) -> int:
         """The entry of ``text`` (added with its token ids if new)."""
@@ -189,12 +214,11 @@ class PythonTokenizer:
 
     def lex_batch(self, captions: list[str]) -> tuple[tuple[str, ...], Encoding]:
         joined = " \n ".join(captions)
+        if joined.count("\n") >= len(captions) or any(c in joined for c in _OTHER_BREAKS):
+            captions = [clean(c) for c in captions]
+            joined = " \n ".join(captions)
         parts = joined.split(" ")  # each caption's words, then "\n"
-        try:
-            wids = list(map(self.word_id.__getitem__, parts))
-        except KeyError:
-            self.learn(set(parts))
-            wids = list(map(self.word_id.__getitem__, parts))
+        wids = list(map(self.word_id.__getitem__, parts))  # new words are lexed on the way
         texts = list(map(self.word_text.__getitem__, wids))
         wid = np.fromiter(wids, np.int32, len(wids))
         last = np.append(np.flatnonzero(wid == NL) - 1, len(parts) - 1)  # each caption's last word
@@ -236,6 +260,8 @@ class PythonTokenizer:
         return out
 
     def tail_state(self, wid: int) -> int:
+        if _follow_free_word(self.words[wid]):
+            return TAIL_SAME
         text = self.tail_entry(self.words[wid])
         if text is False:
             return TAIL_CONTEXT
@@ -255,8 +281,10 @@ class PythonTokenizer:
     @staticmethod
     def slow_captions(joined: str, captions: list[str]) -> set[int]:
         """Captions where the lexer may see across a space, with spaces at either end, or empty."""
+        if not joined:
+            return {0}
         if joined.isascii():
-            hits = _ascii_hits(np.frombuffer(joined.encode("ascii"), np.uint8))
+            hits = _ascii_hits(joined.encode("ascii"))
         else:  # string searches: a regex scan for all of these would cost more than the tokenization
             hits = _find_all(joined, "<") + _find_all(joined, "  ")
             hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
@@ -341,18 +369,23 @@ class PythonTokenizer:
         return text
 
 
-def _ascii_hits(b: np.ndarray) -> np.ndarray:
+_PERIOD_GAP = re.compile(rb"\. (?=[^\n])")  # a period ending a word inside a caption
+
+
+def _ascii_hits(data: bytes) -> np.ndarray:
     """Positions in a " \\n "-joined ASCII batch that make a caption need the per-caption path."""
-    space, dot, nl = b == 32, b == 46, b == 10
-    num_end = ((b >= 48) & (b <= 57)) | (b == 41)  # a digit or ")"
-    num = (b >= 48) & (b <= 57)
-    hit = (b == 60) | (b == 9)  # "<" (SGML), a tab
-    hit[:-1] |= space[:-1] & space[1:]  # two spaces: an empty caption, or spaces at a caption's ends
-    hit[:-2] |= dot[:-2] & space[1:-1] & ~nl[2:]  # a period ending a word inside a caption
-    hit[:-2] |= num_end[:-2] & space[1:-1] & num[2:]  # "1 1/2", "(555) 123-4567"
-    hit[0] |= space[0]
-    hit[-1] |= space[-1]
-    return np.flatnonzero(hit)
+    b = np.frombuffer(data, np.uint8)
+    space = b == 32
+    hits = [np.flatnonzero(space[1:] & space[:-1])]  # two spaces: an empty caption, spaces at its ends
+    hits.append(np.fromiter((m.start() for m in _PERIOD_GAP.finditer(data)), np.int64))
+    digit = np.flatnonzero((b - 48) < 10)  # (uint8: below "0" wraps around)
+    digit = digit[digit >= 2]
+    # "1 1/2", "(555) 123-4567": a digit or ")", a space, a digit
+    hits.append(digit[(b[digit - 1] == 32) & (((b[digit - 2] - 48) < 10) | (b[digit - 2] == 41))] - 2)
+    if b"<" in data or b"\t" in data:
+        hits.append(np.flatnonzero((b == 60) | (b == 9)))  # an SGML tag, a tab
+    hits.append(np.array([p for p in (0, len(b) - 1) if b[p] == 32], np.int64))
+    return np.concatenate(hits)
 
 
 def _find_all(text, sub) -> list[int]:
