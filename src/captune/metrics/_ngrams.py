@@ -148,27 +148,30 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
     sent_image = np.repeat(np.arange(len(ref_count), dtype=np.int64), ref_count + 1)
     sent_is_ref = np.ones(n_sent, bool)
     sent_is_ref[first] = False
-    sent_bits = max(1, n_sent.bit_length())
-    levels = list(_levels(ids, lens, vocab, sent_bits))
-    gram, sent, new_gram, tf = (np.concatenate(a) for a in zip(*levels))
+    # every level's pairs go straight into one set of arrays (at most one pair per n-gram position)
+    sizes = [int(np.maximum(lens - (n - 1), 0).sum()) for n in range(1, N_MAX + 1)]
+    gram, sent, tf = (np.empty(sum(sizes), np.int64) for _ in range(3))
+    new_group = np.empty(sum(sizes), bool)
+    bounds = _levels(ids, lens, vocab, max(1, n_sent.bit_length()), (gram, sent, tf, new_group))
+    gram, sent, tf, new_group = (a[: bounds[-1]] for a in (gram, sent, tf, new_group))
     image = sent_image.take(sent)
-    new_group = new_gram
     new_group[1:] |= image[1:] != image[:-1]  # runs of one n-gram in one image
     starts = np.flatnonzero(new_group)
-    sizes = [len(level[0]) for level in levels]
-    order = np.repeat(np.arange(1, N_MAX + 1, dtype=np.int8), sizes)
+    order = np.repeat(np.arange(1, N_MAX + 1, dtype=np.int8), np.diff(bounds))
     n_grams = int(gram[-1]) + 1 if len(gram) else 0
     return Corpus(len(ref_count), sent_image, sent_is_ref, lens, first, first + 1, ref_count, gram, sent, order, tf,
                   n_grams, starts, _run_lengths(starts, len(gram)), image, sent_is_ref.take(sent), ids, plain,
-                  np.cumsum([0, *sizes]))
+                  np.array(bounds))
 
 
-def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, sent_bits: int):
-    """Per n: dense n-gram ids, sentences, first-of-n-gram flags and counts of the distinct pairs."""
+def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, sent_bits: int, out) -> list[int]:
+    """Fill ``out`` = (dense n-gram id, sentence, count, first-of-n-gram flag) of the distinct
+    (n-gram, sentence) pairs, n = 1 first; returns where each n starts, then the end."""
     sent_of = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
     left = np.repeat(np.cumsum(lens), lens) - np.arange(len(ids))  # tokens from here to the sentence end
     key = ids.astype(np.int64) + 1  # digits 1..V
-    bound, offset = vocab + 1, 0  # keys are below ``bound``
+    packed = np.empty(len(ids), np.int64)
+    bound, bounds = vocab + 1, [0]  # keys are below ``bound``
     for n in range(1, N_MAX + 1):
         if n > 1:
             if (bound * (vocab + 1)) << sent_bits >= 1 << 63:
@@ -176,17 +179,24 @@ def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, sent_bits: int):
             key *= vocab + 1
             key[: max(len(ids) - n + 1, 0)] += ids[n - 1 :] + 1  # the last n - 1 positions are never valid
             bound *= vocab + 1
-        packed = np.left_shift(key, sent_bits)
+        np.left_shift(key, sent_bits, out=packed)
         packed |= sent_of
-        if n > 1:
-            packed = packed[left >= n]
-        packed.sort()  # a plain sort: much faster than argsort
-        first = np.flatnonzero(_runs(packed))
-        pairs = packed[first]
-        new_gram = _runs(pairs >> sent_bits)
-        gram = np.cumsum(new_gram) + (offset - 1)
-        offset += int(gram[-1]) + 1 - offset if len(gram) else 0
-        yield gram, pairs & ((1 << sent_bits) - 1), new_gram, _run_lengths(first, len(packed))
+        level = packed[left >= n] if n > 1 else packed
+        level.sort()  # a plain sort: much faster than argsort
+        first = np.flatnonzero(_runs(level))
+        pairs = level.take(first)
+        a, b = bounds[-1], bounds[-1] + len(first)
+        gram, sent, tf, new_gram = (x[a:b] for x in out)
+        np.right_shift(pairs, sent_bits, out=sent)  # n-gram keys, for now
+        new_gram[:1] = True
+        np.not_equal(sent[1:], sent[:-1], out=new_gram[1:])
+        np.cumsum(new_gram, out=gram)
+        gram += (int(out[0][a - 1]) if a else -1)
+        np.bitwise_and(pairs, (1 << sent_bits) - 1, out=sent)
+        np.subtract(first[1:], first[:-1], out=tf[:-1])
+        tf[-1:] = len(level) - first[-1:]
+        bounds.append(b)
+    return bounds
 
 
 def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:

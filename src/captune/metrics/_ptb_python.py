@@ -154,8 +154,9 @@ class PythonTokenizer:
         self.word_tail = array("i")
         self.entry_id: dict[str, int] = {}
         self.entry_text: list[str] = []
-        self.entry_start, self.entry_len, self.entry_plain = array("q"), array("i"), array("b")
+        self.entry_start, self.entry_len, self.entry_first = array("q"), array("i"), array("i")
         self.token_ids = array("i")
+        self.odd_entries: list[int] = []  # texts where split(" ") and split() differ
         self.vocab: dict[str, int] = {}
         self.tails: dict[tuple[str, str], str] = {}
         self.segments: dict[str, str] = {}
@@ -188,8 +189,10 @@ class PythonTokenizer:
             self.entry_text.append(text)
             self.entry_start.append(len(self.token_ids))
             self.entry_len.append(len(tokens))
-            self.entry_plain.append(text in ("", "\n") or tokens == text.split(" "))
             self.token_ids.extend([self.vocab.setdefault(t, len(self.vocab)) for t in tokens])
+            self.entry_first.append(self.token_ids[self.entry_start[e]] if tokens else -1)
+            if text not in ("", "\n") and tokens != text.split(" "):
+                self.odd_entries.append(e)
         return e
 
     def tokenize(self, captions: list[str]) -> list[str]:
@@ -269,13 +272,18 @@ class PythonTokenizer:
 
     def encode(self, entry: np.ndarray, last: np.ndarray) -> Encoding:
         """Token ids of the batch from the entries of its words."""
-        count = np.frombuffer(self.entry_len, np.int32)[entry]
+        count = np.frombuffer(self.entry_len, np.int32).take(entry)
+        ids = np.repeat(np.frombuffer(self.entry_first, np.int32).take(entry), count)
         end = np.cumsum(count)
+        multi = np.flatnonzero(count > 1)  # words of several tokens ("can't"): the rest of their tokens
+        if len(multi):
+            k = count[multi].astype(np.int64)
+            offsets = np.cumsum(k) - k
+            run = np.arange(int(k.sum())) - np.repeat(offsets, k)  # 0, 1, ... within each word
+            src = np.repeat(np.frombuffer(self.entry_start, np.int64).take(entry[multi]), k) + run
+            ids[np.repeat(end[multi] - k, k) + run] = np.frombuffer(self.token_ids, np.int32).take(src)
         lens = np.diff(end[last], prepend=0)
-        start = np.frombuffer(self.entry_start, np.int64)[entry]
-        src = np.repeat(start - (end - count), count) + np.arange(int(end[-1]))
-        ids = np.frombuffer(self.token_ids, np.int32)[src]
-        plain = bool(lens.all() and np.frombuffer(self.entry_plain, np.int8)[entry].all())
+        plain = bool(lens.all()) and not (self.odd_entries and np.isin(entry, self.odd_entries).any())
         return Encoding(ids, lens, plain, self)
 
     @staticmethod
