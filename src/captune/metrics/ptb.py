@@ -34,7 +34,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-
 from captune.metrics._ptb_python import PUNCTUATIONS, clean, filter_line, shared_tokenizer
 from captune.metrics.base import MetricUnavailable
 
