@@ -9,6 +9,12 @@ may contain spaces). Such words are lexed together with their neighbours. The la
 caption is lexed with what follows it (the lexer reads on into the next line), cached by the
 part of that context the rules can examine. Whole batches go through C-level ``map``/``join``
 calls; only unusual captions take the per-caption path.
+
+Each word has an id and each distinct text the ids of its tokens, so the token ids of a batch
+(``str.split()`` of every returned line) come out of a few numpy gathers; ``encodings(lines)``
+hands them to the n-gram counter, which then neither splits nor interns the text again. The last
+few batches are kept with their lines and ids: references tokenized evaluation after evaluation
+are looked up, not tokenized.
 """
 
 from __future__ import annotations
@@ -117,17 +123,20 @@ def word_flags(word: str) -> int:
 class _WordIds(dict):
     """Word -> word id; a word not seen yet is learnt (lexed) when it is looked up."""
 
+    def __init__(self, learn) -> None:
+        super().__init__()
+        self.learn = learn
+
     def __missing__(self, word: str) -> int:
         return self.learn(word)
 
 
 class Encoding(NamedTuple):
-    """Token ids of tokenized lines (``str.split()`` of each), in the vocabulary of ``owner``."""
+    """Token ids of tokenized lines (``str.split()`` of each), in the vocabulary of a tokenizer."""
 
     ids: np.ndarray  # (T,) int32, line after line
     lens: np.ndarray  # (L,) tokens per line
     plain: bool  # no line is empty and every ``line.split(" ") == line.split()``
-    owner: object  # the tokenizer whose vocabulary the ids index
 
 
 # Word ids of the caption separator and of an empty word (two spaces in a row); the entries of
@@ -146,8 +155,7 @@ class PythonTokenizer:
     """
 
     def __init__(self) -> None:
-        self.word_id = _WordIds()
-        self.word_id.learn = self.learn_word
+        self.word_id = _WordIds(self.learn_word)
         self.words: list[str] = []
         self.word_text: list[str] = []
         self.word_entry = array("i")
@@ -161,7 +169,7 @@ class PythonTokenizer:
         self.tails: dict[tuple[str, str], str] = {}
         self.segments: dict[str, str] = {}
         self.follow_free: dict[str, bool] = {}
-        self.batches: OrderedDict[tuple[str, ...], tuple[str, ...]] = OrderedDict()
+        self.batches: OrderedDict[tuple[str, ...], tuple[tuple[str, ...], Encoding]] = OrderedDict()
         self.encoded: OrderedDict[tuple[str, ...], Encoding] = OrderedDict()
         for word in ("\n", ""):
             self.add_word(word, word)
@@ -251,7 +259,6 @@ class PythonTokenizer:
         for i in np.flatnonzero(state != TAIL_SAME).tolist():
             if i in slow:
                 continue
-            word = self.words[tail_wid[i]]
             if state[i] >= 0:
                 out.append((last[i], self.entry_text[state[i]]))
                 continue
@@ -259,7 +266,7 @@ class PythonTokenizer:
             if follow is None:
                 slow.add(i)
             else:
-                out.append((last[i], self.tail(word, follow)))
+                out.append((last[i], self.tail(self.words[tail_wid[i]], follow)))
         return out
 
     def tail_state(self, wid: int) -> int:
@@ -284,7 +291,7 @@ class PythonTokenizer:
             ids[np.repeat(end[multi] - k, k) + run] = np.frombuffer(self.token_ids, np.int32).take(src)
         lens = np.diff(end[last], prepend=0)
         plain = bool(lens.all()) and not (self.odd_entries and np.isin(entry, self.odd_entries).any())
-        return Encoding(ids, lens, plain, self)
+        return Encoding(ids, lens, plain)
 
     @staticmethod
     def slow_captions(joined: str, captions: list[str]) -> set[int]:
@@ -461,7 +468,7 @@ def encodings(*batches: Sequence[str]) -> list[Encoding] | None:
     tokenizer, out = _SHARED[0], []
     for lines in batches:
         found = tokenizer.encoded.get(tuple(lines)) if len(lines) else Encoding(
-            np.zeros(0, np.int32), np.zeros(0, np.int64), True, tokenizer)
+            np.zeros(0, np.int32), np.zeros(0, np.int64), True)
         if found is None:
             return None
         out.append(found)

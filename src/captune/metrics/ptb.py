@@ -11,7 +11,8 @@ or with a pure-Python port of the jar's lexer (``backend="python"``, the default
 
 The Python backend caches the lexer's output per whitespace-separated word and only re-lexes
 across words where the lexer's rules can see past a space (abbreviations, fractions, phone
-numbers, spaced ellipses, SGML tags), so a corpus tokenizes at dictionary-lookup speed.
+numbers, spaced ellipses, SGML tags), so a corpus tokenizes at dictionary-lookup speed; a batch
+tokenized lately (the references, evaluation after evaluation) is looked up whole.
 
 One deliberate difference from pycocoevalcap: carriage returns, form feeds, vertical tabs and
 U+2028/U+2029 inside a caption are turned into spaces like newlines are. pycocoevalcap leaves them,
