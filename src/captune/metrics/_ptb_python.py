@@ -20,6 +20,7 @@ are looked up, not tokenized.
 from __future__ import annotations
 
 import re
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -171,6 +172,7 @@ class PythonTokenizer:
         self.follow_free: dict[str, bool] = {}
         self.batches: OrderedDict[tuple[str, ...], tuple[tuple[str, ...], Encoding]] = OrderedDict()
         self.encoded: OrderedDict[tuple[str, ...], Encoding] = OrderedDict()
+        self.lock = threading.Lock()  # numpy views of the growing tables must not see them grow
         for word in ("\n", ""):
             self.add_word(word, word)
 
@@ -207,9 +209,10 @@ class PythonTokenizer:
         if not captions:
             return []
         key = tuple(captions)
-        hit = self.batches.pop(key, None)  # the same batch again: references, evaluation after evaluation
-        lines, encoding = self.lex_batch(captions) if hit is None else hit
-        self.remember(key, lines, encoding)
+        with self.lock:
+            hit = self.batches.pop(key, None)  # the same batch again: references, evaluation after evaluation
+            lines, encoding = self.lex_batch(captions) if hit is None else hit
+            self.remember(key, lines, encoding)
         return list(lines)
 
     def remember(self, key: tuple[str, ...], lines: tuple[str, ...], encoding: Encoding) -> None:

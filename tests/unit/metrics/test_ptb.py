@@ -141,3 +141,13 @@ def test_batches_kept_are_bounded(monkeypatch):
     tokenizer = _ptb_python.shared_tokenizer()
     assert list(tokenizer.batches) == [(f"batch {k}",) for k in range(2, 6)]
     assert len(tokenizer.encoded) == 4
+
+
+def test_threads_share_the_tokenizer():
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [captions(400, seed=40 + k) for k in range(8)]
+    expected = [lex_whole_file(b) for b in batches]
+    _ptb_python._SHARED.clear()
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(tokenize, batches)) == expected
