@@ -1,22 +1,26 @@
 """COCO caption metrics: captune's Python path against pycocoevalcap, same data, same process.
 
 Builds a synthetic but realistic evaluation set (default 5,000 images x 5 references + 1
-prediction, fixed seed), then times
+prediction, fixed seed), then, in each of ``--rounds`` rounds, times
 
 - pycocoevalcap: PTBTokenizer (the Java jar) on references and predictions, Bleu(4), Rouge(), Cider();
 - captune: ``captune.metrics.score(..., metrics=["bleu", "rouge_l", "cider"])`` with the Python
   tokenizer (tokenization + BLEU-1..4 + ROUGE-L + CIDEr-D, per-image values included): the first
-  call in the process (all caches empty) and a repeated call as in a training loop, where the
-  tokenizer has already seen the vocabulary (its word cache is warm) but every count is redone;
+  call (every cache cleared, median of ``--repeat`` calls) and a repeated call as in a training
+  loop: the same references, new predictions (other captions of the same images), the
+  tokenizer's caches warm, every count redone;
 
-checks that every corpus and per-image value is identical (to 1e-9) and prints times and ratios.
+checks that every corpus and per-image value is identical (to 1e-9) and prints times and the
+ratio of each round (both libraries run in the same round, so a busy machine slows both), then
+the medians over the rounds, and where captune's time goes (``--steps``).
 
-    python benchmarks/metrics_vs_pycocoevalcap.py [--images 5000] [--refs 5] [--seed 0]
+    python benchmarks/metrics_vs_pycocoevalcap.py [--images 5000] [--refs 5] [--seed 0] [--rounds 3] [--steps]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -70,12 +74,15 @@ def caption(rng: random.Random, s: dict, noise: float) -> str:
     return text + rng.choice([".", ".", ".", "", " .", "!"])
 
 
-def dataset(images: int, refs: int, seed: int) -> tuple[list[str], list[list[str]]]:
+def dataset(images: int, refs: int, seed: int, more: int = 0):
+    """Predictions and references, plus ``more`` other prediction sets for the same images."""
     rng = random.Random(seed)
     scenes = [scene(rng) for _ in range(images)]
     references = [[caption(rng, s, 0.15) for _ in range(refs)] for s in scenes]
     predictions = [caption(rng, s, 0.35) for s in scenes]
-    return predictions, references
+    if not more:
+        return predictions, references
+    return predictions, references, [[caption(rng, s, 0.35) for s in scenes] for _ in range(more)]
 
 
 def run_pycocoevalcap(preds, refs) -> tuple[dict, dict, dict]:
@@ -114,12 +121,51 @@ def run_captune(preds, refs):
     return corpus, per_item, time.perf_counter() - t
 
 
-def clear_caches(tokenizer: bool = True) -> None:
+def clear_caches() -> None:
+    """Forget everything captune keeps between calls: tokenizer caches, n-gram counts."""
     from captune.metrics import _ngrams, _ptb_python
 
-    _ngrams._CACHE.clear()  # n-gram counts of an identical set are reused: not what is measured
-    if tokenizer:
-        _ptb_python._SHARED.clear()
+    _ngrams._CACHE.clear()
+    _ptb_python._SHARED.clear()
+
+
+def captune_steps(preds, refs, repeat: int) -> dict[str, float]:
+    """Median seconds of each step of a first call (caches cleared): what ``score`` runs."""
+    import captune.metrics as m
+    from captune.metrics import _ngrams, bleu, cider, rouge
+
+    times: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        clear_caches()
+        t = [time.perf_counter()]
+        p, r = m._tokenized(preds, refs, "python")
+        t.append(time.perf_counter())
+        _ngrams.corpus(p, r)
+        t.append(time.perf_counter())
+        for fn in (bleu.bleu, rouge.rouge, cider.cider):
+            fn(p, r)
+            t.append(time.perf_counter())
+        for k, name in enumerate(["tokenize", "n-gram counts", "BLEU", "ROUGE-L", "CIDEr-D"]):
+            times.setdefault(name, []).append(t[k + 1] - t[k])
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def captune_round(preds, refs, others, repeat: int):
+    """First calls (caches cleared) and repeated calls (same references, new predictions): medians."""
+    cold = []
+    for _ in range(repeat):
+        clear_caches()
+        corpus, per_item, seconds = run_captune(preds, refs)
+        cold.append(seconds)
+    warm, results = [], []
+    for other in others:  # the tokenizer has seen the references (and most words) before
+        *result, seconds = run_captune(other, refs)
+        warm.append(seconds)
+        results.append(result)
+    for other, result in zip(others, results):
+        clear_caches()
+        assert list(run_captune(other, refs)[:2]) == result, "a repeated call differs from a first call"
+    return corpus, per_item, statistics.median(cold), statistics.median(warm)
 
 
 def machine() -> str:
@@ -131,39 +177,48 @@ def machine() -> str:
             f"numpy {np.__version__}, torch {torch.__version__}")
 
 
+def check(corpus, per_item, values, per_image) -> tuple[float, float]:
+    worst = max(abs(corpus[k] - v) for k, v in values.items())
+    worst_item = max(float(np.max(np.abs(np.array([d[k] for d in per_item]) - v))) for k, v in per_image.items())
+    assert worst <= 1e-9 and worst_item <= 1e-9, (worst, worst_item)
+    return worst, worst_item
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--refs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=3, help="cold captune runs (caches cleared), median reported")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of both libraries; medians reported")
+    ap.add_argument("--repeat", type=int, default=5, help="captune calls of each kind per round (median)")
+    ap.add_argument("--steps", action="store_true", help="also time each step of captune's first call")
     args = ap.parse_args()
-    preds, refs = dataset(args.images, args.refs, args.seed)
+    preds, refs, others = dataset(args.images, args.refs, args.seed, more=args.repeat)
     print(f"{args.images} images x {args.refs} references + 1 prediction; {machine()}")
 
     import captune.metrics  # noqa: F401  (import time is not part of a scoring call)
 
-    cold = []
-    for _ in range(args.repeat):
-        clear_caches()
-        corpus, per_item, seconds = run_captune(preds, refs)
-        cold.append(seconds)
-    warm = []
-    for _ in range(args.repeat):
-        clear_caches(tokenizer=False)
-        warm.append(run_captune(preds, refs)[2])
-    values, per_image, times = run_pycocoevalcap(preds, refs)
-
-    worst = max(abs(corpus[k] - v) for k, v in values.items())
-    worst_item = max(float(np.max(np.abs(np.array([d[k] for d in per_item]) - v))) for k, v in per_image.items())
-    assert worst <= 1e-9 and worst_item <= 1e-9, (worst, worst_item)
+    rounds = []
+    for r in range(args.rounds):
+        corpus, per_item, cold_s, warm_s = captune_round(preds, refs, others, args.repeat)
+        values, per_image, times = run_pycocoevalcap(preds, refs)
+        worst = check(corpus, per_item, values, per_image)
+        rounds.append((times["total"], cold_s, warm_s))
+        print(f"round {r + 1}: pycocoevalcap {times['total']:.2f} s ("
+              + " / ".join(f"{k} {v:.2f}" for k, v in times.items() if k != "total")
+              + f"); captune first call {cold_s:.3f} s, repeated call {warm_s:.3f} s; "
+              f"{times['total'] / cold_s:.1f}x first call, {times['total'] / warm_s:.1f}x repeated")
     print("values: " + ", ".join(f"{k} {v:.6f}" for k, v in values.items()))
-    print(f"identical: largest difference {worst:.1e} (corpus), {worst_item:.1e} (per image)")
-    print("pycocoevalcap: " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
-    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-    print(f"captune cold (first call): {cold_s:.3f} s (median of {args.repeat}: {', '.join(f'{c:.3f}' for c in cold)})")
-    print(f"captune repeated call (tokenizer cache warm): {warm_s:.3f} s")
-    print(f"speed-up: {times['total'] / cold_s:.1f}x first call, {times['total'] / warm_s:.1f}x repeated call")
+    print(f"identical: largest difference {worst[0]:.1e} (corpus), {worst[1]:.1e} (per image)")
+    py, cold, warm = (statistics.median(x) for x in zip(*rounds))
+    first = statistics.median(t / c for t, c, _ in rounds)
+    again = statistics.median(t / w for t, _, w in rounds)
+    print(f"medians over {args.rounds} rounds: pycocoevalcap {py:.2f} s, captune first call {cold:.3f} s, "
+          f"repeated call {warm:.3f} s; speed-up {first:.1f}x first call, {again:.1f}x repeated call")
+    if args.steps:
+        steps = captune_steps(preds, refs, args.repeat)
+        print("captune first call by step: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items()))
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ and a references JSONL joined by ``image_id`` (``load_predictions``, ``load_refe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 from captune.errors import ConfigError, DataError, ModelNotFoundError
@@ -92,8 +93,8 @@ def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, 
 
 def _tokenized(predictions, references, backend: str) -> tuple[list[str], list[list[str]]]:
     flat = tokenize([r for refs in references for r in refs], backend=backend)
-    it = iter(flat)
-    refs_tok = [[next(it) for _ in refs] for refs in references]
+    ends = list(accumulate(map(len, references)))
+    refs_tok = list(map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)))
     return tokenize(list(predictions), backend=backend), refs_tok
 
 
@@ -115,7 +116,7 @@ def score(
     ``clip_model``, ``bertscore_model``, ``train_captions``). Returns ``Scores``: unpacks as
     ``(corpus, per_item)``, with ``unavailable`` (metric -> reason) and ``info``.
     """
-    predictions, references = list(predictions), [list(r) for r in references]
+    predictions, references = list(predictions), [r if type(r) is list else list(r) for r in references]
     if not predictions:
         raise DataError("no predictions to score")
     if len(references) != len(predictions) or (images is not None and len(images) != len(predictions)):
@@ -124,7 +125,7 @@ def score(
     groups = _requested(metrics, options)
     specs = registered()
     corpus: dict[str, float] = {}
-    per_item: list[dict[str, Any]] = [{} for _ in predictions]
+    per_item: list[dict[str, Any]] = []  # made on the first result
     unavailable: dict[str, str] = {}
     info: dict[str, str] = {}
     tokens: tuple | MetricUnavailable | None = None
@@ -143,13 +144,22 @@ def score(
             continue
         corpus.update({o: result.corpus[o] for o in outputs if o in result.corpus})
         unavailable.update({o: f"{name} did not report {o}" for o in outputs if o not in result.corpus})
-        if set(spec.outputs) <= set(outputs):
-            list(map(dict.update, per_item, result.per_item))
-        else:
-            for merged, item in zip(per_item, result.per_item):
-                merged.update({k: v for k, v in item.items() if k in outputs})
+        per_item = _merge(per_item, result.per_item, outputs, set(spec.outputs) <= set(outputs), len(predictions))
         info.update(result.info)
-    return Scores(corpus, per_item, unavailable, info)
+    return Scores(corpus, per_item or [{} for _ in predictions], unavailable, info)
+
+
+def _merge(per_item: list[dict], items: list[dict], outputs: list[str], whole: bool, n: int) -> list[dict]:
+    """``per_item`` with ``items`` merged in (only ``outputs`` unless ``whole``), made on first use."""
+    if not per_item and whole and len(items) == n:
+        return list(map(dict, items))  # copies: a metric's own dicts stay its own
+    per_item = per_item or [{} for _ in range(n)]
+    if whole:
+        list(map(dict.update, per_item, items))
+    else:
+        for merged, item in zip(per_item, items):
+            merged.update({k: v for k, v in item.items() if k in outputs})
+    return per_item
 
 
 def _try(fn):

@@ -9,12 +9,23 @@ may contain spaces). Such words are lexed together with their neighbours. The la
 caption is lexed with what follows it (the lexer reads on into the next line), cached by the
 part of that context the rules can examine. Whole batches go through C-level ``map``/``join``
 calls; only unusual captions take the per-caption path.
+
+Each word has an id and each distinct text the ids of its tokens, so the token ids of a batch
+(``str.split()`` of every returned line) come out of a few numpy gathers; ``encodings(lines)``
+hands them to the n-gram counter, which then neither splits nor interns the text again. The last
+few batches are kept with their lines and ids: references tokenized evaluation after evaluation
+are looked up, not tokenized.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Sequence
 from itertools import repeat
+from typing import NamedTuple
 
 import numpy as np
 import regex
@@ -26,6 +37,16 @@ PUNCTUATIONS = frozenset(
 )
 """Tokens pycocoevalcap drops after tokenizing. Its list is upper case and the tokens are lower-cased
 first, so brackets survive as ``-lrb-``, ``-rrb-``, ``-lsb-``..."""
+
+
+# Characters the Java lexer reads as line ends; in a caption they would shift every later line.
+_LINE_BREAKS = regex.compile("[\n\r\u000b\u000c\u2028\u2029]")
+_OTHER_BREAKS = "\r\u000b\u000c\u2028\u2029"
+
+
+def clean(caption: str) -> str:
+    """The caption as it is written to the tokenizer's input file (line breaks become spaces)."""
+    return _LINE_BREAKS.sub(" ", caption)
 
 
 def filter_line(line: str) -> str:
@@ -86,73 +107,202 @@ def piece_tokens(piece: str, follow: str) -> list[str]:
     return tokens
 
 
+def _follow_free_word(piece: str) -> bool:
+    """Whether ``piece_tokens`` gives ``piece`` its tokens without looking at what follows."""
+    if not piece.isascii():
+        return False
+    word, end = piece[:-1], piece[-1:]
+    return piece.isalpha() or (word.isalpha() and (end in ",;:" or (end == "." and not lexer.is_abbreviation(piece))))
+
+
 def word_flags(word: str) -> int:
     flags = DOT if word[-1] == "." else 0
     flags |= NUM_END if word[-1].isdecimal() or word[-1] == ")" else 0
     return flags | (NUM_START if word[0].isdecimal() else 0)
 
 
+class _WordIds(dict):
+    """Word -> word id; a word not seen yet is learnt (lexed) when it is looked up."""
+
+    def __init__(self, learn) -> None:
+        super().__init__()
+        self.learn = learn
+
+    def __missing__(self, word: str) -> int:
+        return self.learn(word)
+
+
+class Encoding(NamedTuple):
+    """Token ids of tokenized lines (``str.split()`` of each), in the vocabulary of a tokenizer."""
+
+    ids: np.ndarray  # (T,) int32, line after line
+    lens: np.ndarray  # (L,) tokens per line
+    plain: bool  # no line is empty and every ``line.split(" ") == line.split()``
+
+
+# Word ids of the caption separator and of an empty word (two spaces in a row); the entries of
+# their texts. A word's tail state: as a caption's last word followed by a newline its text is an
+# entry id (>= 0), the same as elsewhere, depends on the next caption, or is not known yet.
+NL, EMPTY = 0, 1
+TAIL_SAME, TAIL_CONTEXT, TAIL_UNKNOWN = -1, -2, -3
+
+
 class PythonTokenizer:
-    """Caches lexing results per word and per caption end; use ``shared_tokenizer()``."""
+    """Caches lexing results per word and per caption end; use ``shared_tokenizer()``.
+
+    A word (a space-separated piece of a caption) has an id, and its text (the tokens pycocoevalcap
+    keeps, space-joined) an entry with the ids of its tokens, so a batch's token ids are gathered
+    with numpy from the words' ids (``Encoding``, kept for the last few batches).
+    """
 
     def __init__(self) -> None:
-        self.texts: dict[str, str] = {"\n": "\n", "": ""}
-        self.tail_nl: dict[str, str | None] = {}  # last word followed by a newline -> text
+        self.word_id = _WordIds(self.learn_word)
+        self.words: list[str] = []
+        self.word_text: list[str] = []
+        self.word_entry = array("i")
+        self.word_tail = array("i")
+        self.entry_id: dict[str, int] = {}
+        self.entry_text: list[str] = []
+        self.entry_start, self.entry_len, self.entry_first = array("q"), array("i"), array("i")
+        self.token_ids = array("i")
+        self.odd_entries: list[int] = []  # texts where split(" ") and split() differ
+        self.vocab: dict[str, int] = {}
         self.tails: dict[tuple[str, str], str] = {}
         self.segments: dict[str, str] = {}
         self.follow_free: dict[str, bool] = {}
+        self.batches: OrderedDict[tuple[str, ...], tuple[tuple[str, ...], Encoding]] = OrderedDict()
+        self.encoded: OrderedDict[tuple[str, ...], Encoding] = OrderedDict()
+        self.lock = threading.Lock()  # numpy views of the growing tables must not see them grow
+        for word in ("\n", ""):
+            self.add_word(word, word)
 
     def size(self) -> int:
-        return len(self.texts) + len(self.tails) + len(self.segments) + len(self.tail_nl)
+        return len(self.words) + len(self.entry_text) + len(self.tails) + len(self.segments)
 
-    def learn(self, words) -> None:
-        for w in words:
-            if w not in self.texts:
-                self.texts[w] = " ".join(t for t in piece_tokens(w, " ") if t not in PUNCTUATIONS)
+    def learn_word(self, word: str) -> int:
+        return self.add_word(word, " ".join(t for t in piece_tokens(word, " ") if t not in PUNCTUATIONS))
+
+    def add_word(self, word: str, text: str) -> int:
+        wid = self.word_id[word] = len(self.words)
+        self.words.append(word)
+        self.word_text.append(text)
+        self.word_entry.append(self.entry(text))
+        self.word_tail.append(TAIL_UNKNOWN)
+        return wid
+
+    def entry(self, text: str) -> int:
+        """The entry of ``text`` (added with its token ids if new)."""
+        e = self.entry_id.get(text)
+        if e is None:
+            e = self.entry_id[text] = len(self.entry_text)
+            tokens = text.split()
+            self.entry_text.append(text)
+            self.entry_start.append(len(self.token_ids))
+            self.entry_len.append(len(tokens))
+            self.token_ids.extend([self.vocab.setdefault(t, len(self.vocab)) for t in tokens])
+            self.entry_first.append(self.token_ids[self.entry_start[e]] if tokens else -1)
+            if text not in ("", "\n") and tokens != text.split(" "):
+                self.odd_entries.append(e)
+        return e
 
     def tokenize(self, captions: list[str]) -> list[str]:
         if not captions:
             return []
+        key = tuple(captions)
+        with self.lock:
+            hit = self.batches.pop(key, None)  # the same batch again: references, evaluation after evaluation
+            lines, encoding = self.lex_batch(captions) if hit is None else hit
+            self.remember(key, lines, encoding)
+        return list(lines)
+
+    def remember(self, key: tuple[str, ...], lines: tuple[str, ...], encoding: Encoding) -> None:
+        """Keep the last few batches (their lines and token ids) for repeated calls."""
+        if len(key) <= _BATCH_CAPTIONS:
+            self.batches[key] = (lines, encoding)
+        while len(self.batches) > _BATCHES or sum(map(len, self.batches)) > _BATCH_CAPTIONS:
+            self.encoded.pop(self.batches.popitem(last=False)[1][0], None)
+        self.encoded.pop(lines, None)
+        self.encoded[lines] = encoding
+        while len(self.encoded) > _BATCHES:
+            self.encoded.popitem(last=False)
+
+    def lex_batch(self, captions: list[str]) -> tuple[tuple[str, ...], Encoding]:
         joined = " \n ".join(captions)
+        if joined.count("\n") >= len(captions) or any(c in joined for c in _OTHER_BREAKS):
+            captions = [clean(c) for c in captions]
+            joined = " \n ".join(captions)
         parts = joined.split(" ")  # each caption's words, then "\n"
-        try:
-            texts = list(map(self.texts.__getitem__, parts))
-        except KeyError:
-            self.learn(set(parts))
-            texts = list(map(self.texts.__getitem__, parts))
-        spaces = np.fromiter(map(str.count, captions, repeat(" ")), np.int64, len(captions))
-        last = (np.cumsum(spaces + 2) - 2).tolist()  # index in ``parts`` of each caption's last word
-        tails = list(map(parts.__getitem__, last))
-        tail_texts = list(map(self.tail_nl.get, tails))
-        if None in tail_texts:
-            for word in dict.fromkeys(tails).keys() - self.tail_nl.keys():
-                self.tail_nl[word] = self.tail_entry(word)
-            tail_texts = list(map(self.tail_nl.__getitem__, tails))
+        wids = list(map(self.word_id.__getitem__, parts))  # new words are lexed on the way
+        texts = list(map(self.word_text.__getitem__, wids))
+        wid = np.fromiter(wids, np.int32, len(wids))
+        last = np.append(np.flatnonzero(wid == NL) - 1, len(parts) - 1)  # each caption's last word
+        entry = np.frombuffer(self.word_entry, np.int32)[wid]
         slow = self.slow_captions(joined, captions)
-        # the last caption is followed by the end of the file, not a newline
-        tail_texts[-1] = False if tail_texts[-1] is False else self.tail(tails[-1], "")
-        if False in tail_texts:  # words whose tokens depend on the next caption
-            for i in [i for i, t in enumerate(tail_texts) if t is False and i not in slow]:
-                follow = follow_text(captions, i)
-                if follow is None:
-                    slow.add(i)
-                else:
-                    tail_texts[i] = self.tail(tails[i], follow)
-        for i in slow:
-            tail_texts[i] = ""
-        list(map(texts.__setitem__, last, tail_texts))
-        covered = 0
+        for k, text in self.tail_texts(captions, wid[last], last, slow):
+            texts[k], entry[k] = text, self.entry(text)
+        covered, last_list = 0, last.tolist()
         for i in sorted(slow):
             if i >= covered:  # else a token of an earlier caption ran over this one: already done
-                covered = i + self.slow_caption(captions, i, texts, last)
+                covered = i + self.slow_caption(captions, i, texts, entry, last_list)
         lines = " ".join(filter(None, texts)).split("\n")
-        return list(map(str.strip, lines, repeat(" ", len(lines))))
+        return tuple(map(str.strip, lines, repeat(" ", len(lines)))), self.encode(entry, last)
+
+    def tail_texts(self, captions: list[str], tail_wid: np.ndarray, last: np.ndarray, slow: set[int]):
+        """(word index, text) for the last words of captions whose text differs from the word's.
+
+        Adds to ``slow`` the captions whose last word must be lexed with the caption after it.
+        """
+        state = np.frombuffer(self.word_tail, np.int32)[tail_wid]
+        if (state == TAIL_UNKNOWN).any():
+            for w in np.unique(tail_wid[state == TAIL_UNKNOWN]).tolist():
+                self.word_tail[w] = self.tail_state(w)
+            state = np.frombuffer(self.word_tail, np.int32)[tail_wid]
+        state[-1] = min(state[-1], TAIL_CONTEXT)  # the last caption is followed by the end of the file
+        out = []
+        for i in np.flatnonzero(state != TAIL_SAME).tolist():
+            if i in slow:
+                continue
+            if state[i] >= 0:
+                out.append((last[i], self.entry_text[state[i]]))
+                continue
+            follow = follow_text(captions, i)
+            if follow is None:
+                slow.add(i)
+            else:
+                out.append((last[i], self.tail(self.words[tail_wid[i]], follow)))
+        return out
+
+    def tail_state(self, wid: int) -> int:
+        if _follow_free_word(self.words[wid]):
+            return TAIL_SAME
+        text = self.tail_entry(self.words[wid])
+        if text is False:
+            return TAIL_CONTEXT
+        return TAIL_SAME if text == self.word_text[wid] else self.entry(text)
+
+    def encode(self, entry: np.ndarray, last: np.ndarray) -> Encoding:
+        """Token ids of the batch from the entries of its words."""
+        count = np.frombuffer(self.entry_len, np.int32).take(entry)
+        ids = np.repeat(np.frombuffer(self.entry_first, np.int32).take(entry), count)
+        end = np.cumsum(count)
+        multi = np.flatnonzero(count > 1)  # words of several tokens ("can't"): the rest of their tokens
+        if len(multi):
+            k = count[multi].astype(np.int64)
+            offsets = np.cumsum(k) - k
+            run = np.arange(int(k.sum())) - np.repeat(offsets, k)  # 0, 1, ... within each word
+            src = np.repeat(np.frombuffer(self.entry_start, np.int64).take(entry[multi]), k) + run
+            ids[np.repeat(end[multi] - k, k) + run] = np.frombuffer(self.token_ids, np.int32).take(src)
+        lens = np.diff(end[last], prepend=0)
+        plain = bool(lens.all()) and not (self.odd_entries and np.isin(entry, self.odd_entries).any())
+        return Encoding(ids, lens, plain)
 
     @staticmethod
     def slow_captions(joined: str, captions: list[str]) -> set[int]:
         """Captions where the lexer may see across a space, with spaces at either end, or empty."""
+        if not joined:
+            return {0}
         if joined.isascii():
-            hits = _ascii_hits(np.frombuffer(joined.encode("ascii"), np.uint8))
+            hits = _ascii_hits(joined.encode("ascii"))
         else:  # string searches: a regex scan for all of these would cost more than the tokenization
             hits = _find_all(joined, "<") + _find_all(joined, "  ")
             hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
@@ -192,7 +342,7 @@ class PythonTokenizer:
             self.follow_free[tail] = free
         return free
 
-    def slow_caption(self, captions: list[str], i: int, texts: list[str], last: list[int]) -> int:
+    def slow_caption(self, captions: list[str], i: int, texts: list[str], entry: np.ndarray, last: list[int]) -> int:
         """Tokenize caption ``i`` by segments (or directly), put its line in place of its words.
 
         Returns the number of captions done (more than one when a token runs over a line end).
@@ -201,8 +351,9 @@ class PythonTokenizer:
         if lines[0] is None:
             lines = direct(captions, i)
         for k, line in enumerate(lines):
-            a = last[i + k - 1] + 2 if i + k else 0
-            texts[a : last[i + k] + 1] = [""] * (last[i + k] - a) + [line]
+            a, b = last[i + k - 1] + 2 if i + k else 0, last[i + k]
+            texts[a : b + 1] = [""] * (b - a) + [line]
+            entry[a:b], entry[b] = EMPTY, self.entry(line)
         return len(lines)
 
     def caption(self, captions: list[str], i: int) -> str | None:
@@ -236,18 +387,23 @@ class PythonTokenizer:
         return text
 
 
-def _ascii_hits(b: np.ndarray) -> np.ndarray:
+_PERIOD_GAP = re.compile(rb"\. (?=[^\n])")  # a period ending a word inside a caption
+
+
+def _ascii_hits(data: bytes) -> np.ndarray:
     """Positions in a " \\n "-joined ASCII batch that make a caption need the per-caption path."""
-    space, dot, nl = b == 32, b == 46, b == 10
-    num_end = ((b >= 48) & (b <= 57)) | (b == 41)  # a digit or ")"
-    num = (b >= 48) & (b <= 57)
-    hit = (b == 60) | (b == 9)  # "<" (SGML), a tab
-    hit[:-1] |= space[:-1] & space[1:]  # two spaces: an empty caption, or spaces at a caption's ends
-    hit[:-2] |= dot[:-2] & space[1:-1] & ~nl[2:]  # a period ending a word inside a caption
-    hit[:-2] |= num_end[:-2] & space[1:-1] & num[2:]  # "1 1/2", "(555) 123-4567"
-    hit[0] |= space[0]
-    hit[-1] |= space[-1]
-    return np.flatnonzero(hit)
+    b = np.frombuffer(data, np.uint8)
+    space = b == 32
+    hits = [np.flatnonzero(space[1:] & space[:-1])]  # two spaces: an empty caption, spaces at its ends
+    hits.append(np.fromiter((m.start() for m in _PERIOD_GAP.finditer(data)), np.int64))
+    digit = np.flatnonzero((b - 48) < 10)  # (uint8: below "0" wraps around)
+    digit = digit[digit >= 2]
+    # "1 1/2", "(555) 123-4567": a digit or ")", a space, a digit
+    hits.append(digit[(b[digit - 1] == 32) & (((b[digit - 2] - 48) < 10) | (b[digit - 2] == 41))] - 2)
+    if b"<" in data or b"\t" in data:
+        hits.append(np.flatnonzero((b == 60) | (b == 9)))  # an SGML tag, a tab
+    hits.append(np.array([p for p in (0, len(b) - 1) if b[p] == 32], np.int64))
+    return np.concatenate(hits)
 
 
 def _find_all(text, sub) -> list[int]:
@@ -303,6 +459,23 @@ def direct(captions: list[str], i: int) -> list[str]:
 
 
 _SHARED: list[PythonTokenizer] = []
+_BATCHES = 4  # batches kept with their lines and token ids
+_BATCH_CAPTIONS = 300_000  # ... holding at most this many captions together
+
+
+def encodings(*batches: Sequence[str]) -> list[Encoding] | None:
+    """Token ids of lines that the shared tokenizer returned lately, one ``Encoding`` per batch
+    (all in one vocabulary); None unless every batch is one of those."""
+    if not _SHARED:
+        return None
+    tokenizer, out = _SHARED[0], []
+    for lines in batches:
+        found = tokenizer.encoded.get(tuple(lines)) if len(lines) else Encoding(
+            np.zeros(0, np.int32), np.zeros(0, np.int64), True)
+        if found is None:
+            return None
+        out.append(found)
+    return out
 
 
 def shared_tokenizer() -> PythonTokenizer:

@@ -55,12 +55,11 @@ def _closest_reflen(c: _ngrams.Corpus, testlen: np.ndarray) -> np.ndarray:
 
 def _clipped_matches(c: _ngrams.Corpus) -> np.ndarray:
     """Sum over each prediction's n-grams of min(count, max count in one reference)."""
-    starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
-    is_hyp = ~c.entry_is_ref[starts]
-    max_ref = np.maximum.reduceat(np.where(c.entry_is_ref, c.tf, 0), starts)
-    hyp = starts[is_hyp]
-    matched = np.minimum(c.tf[hyp], max_ref[is_hyp])
-    index = c.entry_image[hyp] * 4 + c.order[hyp] - 1
+    m = c.matches  # n-grams of a prediction found in its references (others match nothing)
+    if not len(m.hyp):
+        return np.zeros((c.n_images, 4), np.int64)
+    matched = np.minimum(c.tf.take(m.hyp), np.maximum.reduceat(c.tf.take(m.ref), m.offsets))
+    index = c.entry_image.take(m.hyp) * 4 + c.order.take(m.hyp) - 1
     return np.bincount(index, weights=matched, minlength=4 * c.n_images).reshape(-1, 4).astype(np.int64)
 
 
@@ -97,5 +96,5 @@ def bleu(predictions: list[str], references: list[list[str]], images=None, **opt
     """BLEU-1..4 (pycocoevalcap ``Bleu(4)``) of PTB-tokenized captions."""
     stats = bleu_stats(predictions, references)
     per_image = bleu_per_image(stats)
-    per_item = [dict(zip(OUTPUTS, row)) for row in per_image.tolist()]
+    per_item = [{"bleu_1": a, "bleu_2": b, "bleu_3": c, "bleu_4": d} for a, b, c, d in zip(*per_image.T.tolist())]
     return MetricResult(bleu_from_stats(stats), per_item)

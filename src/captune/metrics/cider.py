@@ -35,12 +35,14 @@ class CiderStats:
     n_grams: int
     pair_gram: np.ndarray  # (P,) n-gram of each (n-gram, image) pair found in references
     pair_image: np.ndarray  # (P,) image of the pair
-    gram: np.ndarray  # (E,) n-gram of each (n-gram, sentence) count
+    gram: np.ndarray  # (E,) n-gram of each (n-gram, sentence) count, unigrams first, then bigrams...
     tf: np.ndarray  # (E,) its count
-    norm_index: np.ndarray  # (E,) sentence * 4 + n - 1
+    sent: np.ndarray  # (E,) its sentence
+    bounds: np.ndarray  # (5,) where the counts of each n start, then their end
     match_hyp: np.ndarray  # (M,) prediction entry matched by ...
-    match_ref: np.ndarray  # (M,) ... the reference entry of the same n-gram and image
-    match_index: np.ndarray  # (M,) reference sentence * 4 + n - 1
+    match_ref: np.ndarray  # (M,) ... the reference entry of the same n-gram and image (in entry order)
+    match_sent: np.ndarray  # (M,) the reference's sentence
+    match_bounds: np.ndarray  # (5,) where the matches of each n start, then their end
     hyp_sent: np.ndarray  # (N,) prediction sentence of each image
     ref_sents: np.ndarray  # (R,) reference sentences, image by image
     ref_image: np.ndarray  # (R,) their images
@@ -50,36 +52,44 @@ class CiderStats:
 
 def cider_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> CiderStats:
     c = _ngrams.corpus(preds_tok, refs_tok)
-    starts, sizes = c.group_starts, c.group_sizes  # runs of one n-gram in one image
-    hyp_first = ~c.entry_is_ref[starts]  # the prediction's entry comes first in its run
-    has_ref = (sizes > 1) | ~hyp_first
-    hyp_entry = np.repeat(np.where(hyp_first, starts, -1), sizes)
-    match = np.flatnonzero(c.entry_is_ref & (hyp_entry >= 0))
+    starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
+    has_ref = c.entry_is_ref.take(starts) | (c.group_sizes > 1)
+    pair_start = starts[has_ref]
+    m = c.matches
     ref_sents = np.flatnonzero(c.sent_is_ref)
     bigrams = np.maximum(c.sent_len - 1, 0)  # the reference code's "length"
     delta = (bigrams[c.hyp_sent][c.sent_image[ref_sents]] - bigrams[ref_sents]).astype(float)
     return CiderStats(
-        c.n_images, len(c.sent_len), c.n_grams, c.gram[starts[has_ref]], c.entry_image[starts[has_ref]], c.gram,
-        c.tf, c.sent * 4 + c.order - 1, hyp_entry[match], match, c.sent[match] * 4 + c.order[match] - 1,
-        c.hyp_sent, ref_sents, c.sent_image[ref_sents], c.ref_count,
-        np.e ** (-(delta**2) / (2 * SIGMA**2)),
+        c.n_images, len(c.sent_len), c.n_grams, c.gram.take(pair_start), c.entry_image.take(pair_start), c.gram,
+        c.tf, c.sent, c.bounds, m.ref_hyp, m.ref, c.sent.take(m.ref), np.searchsorted(m.ref, c.bounds),
+        c.hyp_sent, ref_sents, c.sent_image[ref_sents], c.ref_count, np.e ** (-(delta**2) / (2 * SIGMA**2)),
     )
 
 
-def _image_scores(s: CiderStats, weight: np.ndarray, log_n: float) -> np.ndarray:
-    """Per-image CIDEr-D for multiplicities ``weight`` of the images (document frequency)."""
-    df = np.bincount(s.pair_gram, weights=weight[s.pair_image], minlength=s.n_grams)
-    vec = s.tf * (log_n - np.log(np.maximum(1.0, df)))[s.gram]
-    n_sent = s.n_sentences
-    norm = np.sqrt(np.bincount(s.norm_index, weights=vec * vec, minlength=4 * n_sent)).reshape(-1, 4)
-    h, r = vec[s.match_hyp], vec[s.match_ref]
-    dot = np.bincount(s.match_index, weights=np.minimum(h, r) * r, minlength=4 * n_sent).reshape(-1, 4)
-    hyp_norm = norm[s.hyp_sent][s.ref_image]
-    ref_norm = norm[s.ref_sents]
-    val = dot[s.ref_sents]
+def _per_n(index: np.ndarray, weights: np.ndarray, bounds: np.ndarray, size: int) -> np.ndarray:
+    """(4, size): sums of ``weights`` by ``index``, separately for each n (slices at ``bounds``)."""
+    out = np.empty((4, size))
+    for k in range(4):
+        out[k] = np.bincount(index[bounds[k] : bounds[k + 1]], weights[bounds[k] : bounds[k + 1]], size)
+    return out
+
+
+def _image_scores(s: CiderStats, weight: np.ndarray | None, log_n: float) -> np.ndarray:
+    """Per-image CIDEr-D for multiplicities ``weight`` of the images (None: each once)."""
+    if weight is None:
+        df = np.bincount(s.pair_gram, minlength=s.n_grams)
+    else:
+        df = np.bincount(s.pair_gram, weights=weight.take(s.pair_image), minlength=s.n_grams)
+    vec = s.tf * (log_n - np.log(np.maximum(df, 1.0))).take(s.gram)
+    norm = np.sqrt(_per_n(s.sent, vec * vec, s.bounds, s.n_sentences))
+    h, r = vec.take(s.match_hyp), vec.take(s.match_ref)
+    dot = _per_n(s.match_sent, np.minimum(h, r) * r, s.match_bounds, s.n_sentences)
+    hyp_norm = norm[:, s.hyp_sent[s.ref_image]]  # (4, R)
+    ref_norm = norm[:, s.ref_sents]
+    val = dot[:, s.ref_sents]
     both = (hyp_norm != 0) & (ref_norm != 0)
-    val = np.where(both, val / np.where(both, hyp_norm * ref_norm, 1.0), val) * s.penalty[:, None]
-    summed = np.bincount(s.ref_image, weights=val.sum(axis=1), minlength=s.n_images)
+    val = np.where(both, val / np.where(both, hyp_norm * ref_norm, 1.0), val) * s.penalty
+    summed = np.bincount(s.ref_image, weights=val.sum(axis=0), minlength=s.n_images)
     return summed / 4 / s.ref_count * 10.0
 
 
@@ -97,5 +107,5 @@ def cider_from_stats(stats: CiderStats, indices: np.ndarray | None = None) -> di
 def cider(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
     """CIDEr-D (pycocoevalcap ``Cider()``) of PTB-tokenized captions."""
     stats = cider_stats(predictions, references)
-    scores = _image_scores(stats, np.ones(stats.n_images), float(np.log(float(stats.n_images))))
+    scores = _image_scores(stats, None, float(np.log(float(stats.n_images))))
     return MetricResult({"cider": float(np.mean(scores))}, [{"cider": v} for v in scores.tolist()])

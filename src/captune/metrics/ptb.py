@@ -11,7 +11,8 @@ or with a pure-Python port of the jar's lexer (``backend="python"``, the default
 
 The Python backend caches the lexer's output per whitespace-separated word and only re-lexes
 across words where the lexer's rules can see past a space (abbreviations, fractions, phone
-numbers, spaced ellipses, SGML tags), so a corpus tokenizes at dictionary-lookup speed.
+numbers, spaced ellipses, SGML tags), so a corpus tokenizes at dictionary-lookup speed; a batch
+tokenized lately (the references, evaluation after evaluation) is looked up whole.
 
 One deliberate difference from pycocoevalcap: carriage returns, form feeds, vertical tabs and
 U+2028/U+2029 inside a caption are turned into spaces like newlines are. pycocoevalcap leaves them,
@@ -34,20 +35,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import regex
-
-from captune.metrics._ptb_python import PUNCTUATIONS, filter_line, shared_tokenizer
+from captune.metrics._ptb_python import PUNCTUATIONS, clean, filter_line, shared_tokenizer
 from captune.metrics.base import MetricUnavailable
 
 __all__ = ["PUNCTUATIONS", "clean", "filter_line", "tokenize", "tokenize_java"]
-
-# Characters the Java lexer reads as line ends; in a caption they would shift every later line.
-_LINE_BREAKS = regex.compile("[\n\r\u000b\u000c\u2028\u2029]")
-
-
-def clean(caption: str) -> str:
-    """The caption as it is written to the tokenizer's input file (line breaks become spaces)."""
-    return _LINE_BREAKS.sub(" ", caption)
 
 
 def tokenize(captions: list[str], backend: str = "python") -> list[str]:
@@ -58,11 +49,11 @@ def tokenize(captions: list[str], backend: str = "python") -> list[str]:
     abbreviation at the end of a caption keeps its period only if the next caption starts with a
     lower-case word, for example), so pass captions in the order of the evaluation.
     """
-    if any(ch in "".join(captions) for ch in "\n\r\u000b\u000c\u2028\u2029"):
-        captions = [clean(c) for c in captions]
     if backend == "python":
-        return shared_tokenizer().tokenize(captions)
+        return shared_tokenizer().tokenize(captions)  # it cleans line breaks itself
     if backend == "java":
+        if any(ch in "".join(captions) for ch in "\n\r\u000b\u000c\u2028\u2029"):
+            captions = [clean(c) for c in captions]
         return tokenize_java(captions)
     raise ValueError(f"unknown tokenizer backend {backend!r}; use 'python' or 'java'")
 

@@ -39,12 +39,13 @@ def _ids(sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(map(vocab.__getitem__, flat), np.int64, len(flat)), lens
 
 
-def _rows(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray, width: int, fill: int) -> np.ndarray:
+def _rows(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray, width: int, fill: int, dtype) -> np.ndarray:
     """Sequences ``flat[starts[i] : starts[i] + lens[i]]`` as rows padded with ``fill`` to ``width``."""
-    out = np.full((len(starts), width), fill, np.int64)
-    rows = np.repeat(np.arange(len(starts)), lens)
-    cols = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
-    out[rows, cols] = flat[np.repeat(starts, lens) + cols]
+    cols = np.arange(width)
+    if not len(flat):
+        return np.full((len(starts), width), fill, dtype)
+    out = flat.take(starts[:, None] + cols, mode="clip").astype(dtype, copy=False)
+    np.putmask(out, cols >= lens[:, None], fill)
     return out
 
 
@@ -56,13 +57,15 @@ def lcs_lengths(a_flat, a_starts, a_lens, b_flat, b_starts, b_lens) -> np.ndarra
     """
     out = np.zeros(len(a_starts), np.int64)
     widths = np.select([b_lens <= 8, b_lens <= 16, b_lens <= 32], [8, 16, 32], 64 * ((b_lens + 63) // 64))
+    top = max(int(a_flat.max(initial=0)), int(b_flat.max(initial=0)))
+    ids = np.int16 if top < 1 << 15 else np.int64  # small ids: faster comparisons (-1, -2 pad)
     for width in sorted(set(widths.tolist())):
         sel = np.flatnonzero(widths == width)
         la = int(a_lens[sel].max(initial=0))
         if la == 0:
             continue
-        a = _rows(a_flat, a_starts[sel], a_lens[sel], la, -1)
-        b = _rows(b_flat, b_starts[sel], b_lens[sel], width, -2)
+        a = _rows(a_flat, a_starts[sel], a_lens[sel], la, -1, ids)
+        b = _rows(b_flat, b_starts[sel], b_lens[sel], width, -2, ids)
         out[sel] = _lcs_group(a, b, b_lens[sel])
     return out
 
@@ -73,9 +76,9 @@ def _lcs_group(a: np.ndarray, b: np.ndarray, lens_b: np.ndarray) -> np.ndarray:
     dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}.get(lb, np.uint64)
     words = max(1, lb // 64) if dtype is np.uint64 else 1
     eq = a[:, :, None] == b[:, None, :]  # (P, La, Lb)
-    match = np.packbits(eq, axis=2, bitorder="little").view(dtype).reshape(p, a.shape[1], words)
-    positions = np.arange(lb).reshape(words, -1)  # bit j of word k is position 64 k + j
-    full = np.packbits(positions[None] < lens_b[:, None, None], axis=2, bitorder="little").view(dtype)
+    # Lb is a multiple of 8, so packing the flat array packs each row on its own (and much faster)
+    match = np.packbits(eq.reshape(-1), bitorder="little").view(dtype).reshape(p, a.shape[1], words)
+    full = np.packbits((np.arange(lb) < lens_b[:, None]).reshape(-1), bitorder="little").view(dtype)
     full = full.reshape(p, words)
     v = full.copy()
     for t in range(a.shape[1]):

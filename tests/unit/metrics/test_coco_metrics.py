@@ -11,7 +11,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from captune.metrics import _ngrams
+from captune.metrics import _ngrams, _ptb_python, _tokenized
 from captune.metrics.bleu import bleu, bleu_from_stats, bleu_stats
 from captune.metrics.cider import cider, cider_from_stats, cider_stats
 from captune.metrics.rouge import rouge, rouge_from_stats, rouge_stats
@@ -106,6 +106,51 @@ def test_large_vocabulary_renumbers_ngrams():
     _ngrams._CACHE.clear()
     assert bleu(preds, refs).corpus["bleu_4"] == pytest.approx(reference(Bleu(4), preds, refs)[0][3], abs=1e-12)
     assert cider(preds, refs).corpus["cider"] == pytest.approx(reference(Cider(), preds, refs)[0], abs=1e-9)
+    assert rouge(preds, refs).corpus["rouge_l"] == pytest.approx(reference(Rouge(), preds, refs)[0], abs=1e-12)
+
+
+def tokenized_sets():
+    from ptb_corpus import captions, odd_strings
+
+    rng = random.Random(8)
+    caps = captions(1500, seed=21) + odd_strings(300, seed=22) + ["", "", " ", "."]
+    rng.shuffle(caps)
+    preds = caps[:300]
+    refs = [[caps[rng.randrange(300, len(caps))] for _ in range(rng.randint(1, 6))] for _ in preds]
+    plain = [" ".join(w for w in c.split() if w.isalpha()) or "x" for c in caps[:1500]]
+    return {"adversarial": (preds, refs), "plain": (plain[:200], [[p] + plain[200 + 5 * i : 204 + 5 * i]
+                                                                   for i, p in enumerate(plain[:200])])}
+
+
+@pytest.mark.parametrize("name", ["adversarial", "plain"])
+def test_token_ids_from_the_tokenizer_give_the_same_scores(name):
+    """Text the Python tokenizer has just made is counted from its token ids, not split again."""
+    preds, refs = tokenized_sets()[name]
+    _ptb_python._SHARED.clear()
+    _ngrams._CACHE.clear()
+    p, r = _tokenized(preds, refs, "python")
+    assert _ptb_python.encodings(p, [c for rs in r for c in rs]) is not None
+    fast = [metric(p, r) for metric in (bleu, rouge, cider)]
+    assert _ngrams.corpus(p, r).plain == (name == "plain")
+    _ptb_python._SHARED.clear()  # no token ids now: strings are split and interned
+    _ngrams._CACHE.clear()
+    slow = [metric(p, r) for metric in (bleu, rouge, cider)]
+    for a, b in zip(fast, slow):
+        assert a.corpus == pytest.approx(b.corpus, abs=1e-12)
+        assert list(a.per_item[0]) == list(b.per_item[0])
+        values = [np.array([list(d.values()) for d in x.per_item]) for x in (a, b)]
+        assert np.allclose(*values, rtol=0, atol=1e-12)
+    assert rouge(p, r).corpus["rouge_l"] == pytest.approx(reference(Rouge(), p, r)[0], abs=1e-12)
+    assert cider(p, r).corpus["cider"] == pytest.approx(reference(Cider(), p, r)[0], abs=1e-9)
+
+
+def test_lcs_of_empty_sequences():
+    from captune.metrics.rouge import lcs_lengths
+
+    empty = np.zeros(0, np.int64)
+    one = np.array([0]), np.array([2])
+    assert lcs_lengths(np.array([3, 4]), *one, empty, np.array([0]), np.array([0])).tolist() == [0]
+    assert lcs_lengths(empty, np.array([0]), np.array([0]), np.array([3, 4]), *one).tolist() == [0]
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -103,3 +103,51 @@ def test_punctuation_list_is_pycocoevalcaps():
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown tokenizer backend"):
         tokenize(["a"], backend="perl")
+
+
+def test_token_ids_are_those_of_the_returned_lines():
+    caps = captions(2000, seed=13) + odd_strings(500, seed=14) + ["", "a  b", "x\u00a0y"]
+    lines = tokenize(caps)
+    (encoding,) = _ptb_python.encodings(lines)
+    words = {i: w for w, i in _ptb_python.shared_tokenizer().vocab.items()}
+    assert [words[i] for i in encoding.ids.tolist()] == [t for line in lines for t in line.split()]
+    assert encoding.lens.tolist() == [len(line.split()) for line in lines]
+    assert not encoding.plain  # empty lines, tokens with no-break spaces: split(" ") differs
+    plain_lines = tokenize(["A man can't ride a bike.", "Two dogs, one cat"])
+    assert plain_lines == ["a man ca n't ride a bike", "two dogs one cat"]
+    assert _ptb_python.encodings(plain_lines)[0].plain
+
+
+def test_lines_not_made_by_the_tokenizer_have_no_token_ids():
+    tokenize(["A dog."])
+    assert _ptb_python.encodings(["a dog"]) is not None
+    assert _ptb_python.encodings(["a cat"]) is None
+    assert _ptb_python.encodings(["a dog"], ["a cat"]) is None
+
+
+def test_repeated_batch_is_not_lexed_again(monkeypatch):
+    caps = captions(300, seed=15)
+    first = tokenize(caps)
+    first.append("changed by the caller")
+    monkeypatch.setattr(_ptb_python.PythonTokenizer, "lex_batch", lambda *a: pytest.fail("lexed again"))
+    assert tokenize(list(caps)) == first[:-1]
+
+
+def test_batches_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(_ptb_python, "_BATCH_CAPTIONS", 10)
+    tokenize([f"caption {i}" for i in range(11)])  # too many captions to keep
+    for k in range(6):
+        tokenize([f"batch {k}"])
+    tokenizer = _ptb_python.shared_tokenizer()
+    assert list(tokenizer.batches) == [(f"batch {k}",) for k in range(2, 6)]
+    assert len(tokenizer.encoded) == 4
+
+
+def test_threads_share_the_tokenizer():
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [captions(400, seed=40 + k) for k in range(8)]
+    expected = [lex_whole_file(b) for b in batches]
+    _ptb_python._SHARED.clear()
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(tokenize, batches)) == expected
