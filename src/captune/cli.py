@@ -399,7 +399,7 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
               help="PTB tokenizer: the Python port (no Java needed) or pycocoevalcap's jar.")
 @click.option("--per-item", type=click.Path(dir_okay=False), default=None,
               help="Write per-image scores to this JSONL file.")
-@click.option("--clip-model", default=None, help="CLIP model name or local path (clip_score, ref_clip_score).")
+@click.option("--clip-model", default=None, help="CLIP model name or local path (clipscore, refclipscore, clip_win_rate).")
 @click.option("--bertscore-model", default=None, help="Model name or local path for BERTScore.")
 @click.option("--bertscore-layer", type=int, default=None, help="Hidden layer used by BERTScore.")
 @click.option("--sentence-model", default=None, help="Sentence-embedding model name or local path.")

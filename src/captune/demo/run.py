@@ -169,5 +169,6 @@ def summary_table(summary: dict[str, Any]) -> str:
     rows = [f"{'metric':<14}{'base':>9}{'fine-tuned':>12}{'delta':>9}   95% interval of the delta"]
     for name, m in summary["compare"].items():
         ci = f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]" if m.get("ci_low") is not None else "(no interval)"
-        rows.append(f"{name:<14}{m['a']:>9.3f}{m['b']:>12.3f}{m['delta']:>+9.3f}   {ci}")
+        delta = m["delta"] + 0.0  # no "-0.000"
+        rows.append(f"{name:<14}{m['a']:>9.3f}{m['b']:>12.3f}{delta:>+9.3f}   {ci}")
     return "\n".join(rows)
