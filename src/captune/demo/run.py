@@ -168,7 +168,8 @@ def summary_table(summary: dict[str, Any]) -> str:
     """The short table ``captune demo`` prints."""
     rows = [f"{'metric':<14}{'base':>9}{'fine-tuned':>12}{'delta':>9}   95% interval of the delta"]
     for name, m in summary["compare"].items():
-        ci = f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]" if m.get("ci_low") is not None else "(no interval)"
-        delta = m["delta"] + 0.0  # no "-0.000"
+        ci = (f"[{round(m['ci_low'], 3) or 0.0:+.3f}, {round(m['ci_high'], 3) or 0.0:+.3f}]"
+              if m.get("ci_low") is not None else "(no interval)")
+        delta = round(m["delta"], 3) or 0.0  # no "-0.000"
         rows.append(f"{name:<14}{m['a']:>9.3f}{m['b']:>12.3f}{delta:>+9.3f}   {ci}")
     return "\n".join(rows)
