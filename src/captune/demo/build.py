@@ -39,17 +39,18 @@ class CaptionerArch:
     image_size: int = 64
     patch_size: int = 8
     hidden: int = 128
-    layers: int = 3
-    """Layers of each part: ViT, Q-Former and OPT."""
+    vision_layers: int = 3
+    qformer_layers: int = 2
+    lm_layers: int = 2
     heads: int = 4
-    num_query_tokens: int = 16
+    num_query_tokens: int = 8
     vocab_size: int = 1024
     """Upper bound for the BPE vocabulary (the world's words need fewer)."""
 
 
 @dataclass(frozen=True)
 class CaptionerTraining:
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
     warmup_ratio: float = 0.05

@@ -39,9 +39,11 @@ def init_captioner(tokenizer, arch, seed: int = 0):
     config = tiny_blip2_config(
         "opt", len(tokenizer), tokenizer.convert_tokens_to_ids("<image>"), tokenizer.convert_tokens_to_ids("Ċ"),
         tokenizer.pad_token_id, tokenizer.bos_token_id, image_size=arch.image_size, patch_size=arch.patch_size,
-        hidden=arch.hidden, layers=arch.layers, num_query_tokens=arch.num_query_tokens)
-    for part in (config.vision_config, config.qformer_config, config.text_config):
+        hidden=arch.hidden, num_query_tokens=arch.num_query_tokens)
+    layers = (arch.vision_layers, arch.qformer_layers, arch.lm_layers)
+    for part, n in zip((config.vision_config, config.qformer_config, config.text_config), layers):
         part.num_attention_heads = arch.heads
+        part.num_hidden_layers = n
     # Blip2VisionConfig draws weights with std 1e-10 (it expects a pretrained ViT): from scratch
     # every patch would look alike and the encoder would learn colour long before shape.
     config.vision_config.initializer_range = 0.02
@@ -133,7 +135,9 @@ def build_captioner(cfg, train, held, tmp: Path, out: Path, progress: bool | Non
         processor = Blip2Processor.from_pretrained(checkpoint)
         model.save_pretrained(out)
         processor.save_pretrained(out)
-    figures = {"params": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer), "training": training}
+    figures = {"params": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer),
+               "training": training}
     for name, decoding in (("greedy", GREEDY), ("beam", BEAM)):
         _, figures[name] = measure(model, processor, held.plain, held.out_dir, decoding)
     return figures
+

@@ -107,10 +107,14 @@ def build_clip(tokenizer, arch: ClipArch = ClipArch(), seed: int = 0):
     return model.eval(), CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
-def pixel_tensor(processor, images, batch_size: int = 256) -> torch.Tensor:
-    """Processor-normalised pixels of PIL images: ``[N, 3, H, W]``."""
-    chunks = [processor.image_processor(images[i:i + batch_size], return_tensors="pt")["pixel_values"]
-              for i in range(0, len(images), batch_size)]
+def pixel_tensor(processor, images, batch_size: int = 256, dtype=torch.float32) -> torch.Tensor:
+    """Processor-normalised pixels of images (PIL or paths): ``[N, 3, H, W]``."""
+    from captune.data.images import load_image
+
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        chunk = [load_image(im) if not hasattr(im, "size") else im for im in images[i:i + batch_size]]
+        chunks.append(processor.image_processor(chunk, return_tensors="pt")["pixel_values"].to(dtype))
     return torch.cat(chunks)
 
 
@@ -202,13 +206,14 @@ def train_clip(model, processor, pixels: torch.Tensor, examples: list[ClipExampl
             perm, at = order.permutation(len(examples)), 0
         idx = perm[at:at + cfg.batch_size]
         at += cfg.batch_size
-        loss = contrastive_loss(model, processor.tokenizer, pixels[idx], [examples[i] for i in idx], rng)
+        batch = pixels[idx].float()  # pixels may be stored in half precision to save memory
+        loss = contrastive_loss(model, processor.tokenizer, batch, [examples[i] for i in idx], rng)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     return {"steps": cfg.steps, "seconds": round(time.perf_counter() - t0, 1),
             "final_loss": round(float(np.mean(losses[-50:])), 4)}
