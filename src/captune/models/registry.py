@@ -33,6 +33,8 @@ _ENTRIES = [
     ModelEntry("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "t5", "12.2B", "BLIP-2, ViT-g + Flan-T5-XXL"),
     ModelEntry("tiny-blip2-opt", "builtin:tiny-opt", "opt", "93K", "BLIP-2 architecture, random weights, for tests"),
     ModelEntry("tiny-blip2-t5", "builtin:tiny-t5", "t5", "120K", "BLIP-2 architecture, random weights, for tests"),
+    ModelEntry("shapes-blip2-opt", "builtin:shapes-captioner", "opt", "1.5M",
+               "BLIP-2 architecture pretrained on plain shapes-world captions; ships with captune"),
 ]
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
 
