@@ -260,6 +260,8 @@ def demo_world(as_json: bool, **kwargs) -> None:
               help="Captioner pretraining steps (default: the shipped recipe's).")
 @click.option("--clip-steps", type=click.IntRange(min=1), default=None,
               help="CLIP training steps (default: the shipped recipe's).")
+@click.option("--vision-steps", type=click.IntRange(min=1), default=None,
+              help="Steps of the captioner's ViT warm-up on per-patch shape labels (default: the shipped recipe's).")
 @click.option("--eval-images", default=200, show_default=True, type=click.IntRange(min=8),
               help="Held-out images the accuracy figures are measured on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")

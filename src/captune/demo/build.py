@@ -3,8 +3,9 @@
 1. Generate a shapes world for training and a held-out one (another seed).
 2. Train a byte-level BPE tokenizer on the world's plain and house captions, so that a later
    fine-tune to the house style has its words.
-3. Pretrain a BLIP-2-architecture captioner (ViT, Q-Former, OPT) from random weights on the
-   plain captions only, with captune's own recipe (``captune.train.loop.finetune``, every part
+3. Warm up the captioner's ViT (2-D sine-cosine positions, then per-patch shape labels from
+   the scenes' annotations, ``captune.demo.vision``), then pretrain the whole
+   BLIP-2-architecture captioner (ViT, Q-Former, OPT) on the plain captions only, with captune's own recipe (``captune.train.loop.finetune``, every part
    ``full``), and measure on held-out images how often its greedy caption names each object's
    colour and shape (``captune.demo.accuracy``).
 4. Train a tiny CLIP contrastively on the same images with plain, house and label texts
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 
 from captune.demo.clip import ClipArch, ClipTraining
+from captune.demo.vision import VisionWarmup
 from captune.io import write_json
 
 SHIPPED_COMMAND = "captune demo build-base --out src/captune/demo/weights"
@@ -65,22 +67,25 @@ class BuildConfig:
     """Held-out images the figures are measured on."""
     seed: int = 0
     captioner: CaptionerArch = field(default_factory=CaptionerArch)
+    vision_warmup: VisionWarmup = field(default_factory=VisionWarmup)
     captioner_training: CaptionerTraining = field(default_factory=CaptionerTraining)
     clip: ClipArch = field(default_factory=ClipArch)
     clip_training: ClipTraining = field(default_factory=ClipTraining)
 
 
 def build_base(out: str = "captune-base", n_images: int = 6000, seed: int = 0, captioner_steps: int | None = None,
-               clip_steps: int | None = None, eval_images: int = 200, progress: bool | None = None) -> dict[str, Any]:
+               clip_steps: int | None = None, vision_steps: int | None = None, eval_images: int = 200, progress: bool | None = None) -> dict[str, Any]:
     """Build the captioner and the CLIP into ``out``/{captioner,clip} with ``out``/MANIFEST.json."""
     cfg = BuildConfig(n_images=n_images, eval_images=eval_images, seed=seed)
     if captioner_steps is not None:
         cfg = replace(cfg, captioner_training=replace(
             cfg.captioner_training, steps=captioner_steps, eval_every=max(1, captioner_steps // 4)))
+    if vision_steps is not None:
+        cfg = replace(cfg, vision_warmup=replace(cfg.vision_warmup, steps=vision_steps))
     if clip_steps is not None:
         cfg = replace(cfg, clip_training=replace(cfg.clip_training, steps=clip_steps, warmup=min(100, clip_steps)))
     out_dir = Path(out)
-    command = _command(out, n_images, seed, captioner_steps, clip_steps, eval_images)
+    command = _command(out, n_images, seed, captioner_steps, clip_steps, vision_steps, eval_images)
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
@@ -108,8 +113,10 @@ def _build(cfg: BuildConfig, out: Path, tmp: Path, progress: bool | None) -> dic
     return {"world_seconds": world_seconds, "captioner": captioner, "clip": clip}
 
 
-def _command(out, n_images, seed, captioner_steps, clip_steps, eval_images) -> str:
+def _command(out, n_images, seed, captioner_steps, clip_steps, vision_steps, eval_images) -> str:
     parts = ["captune demo build-base", f"--out {out}", f"--n-images {n_images}", f"--seed {seed}"]
+    if vision_steps is not None:
+        parts.append(f"--vision-steps {vision_steps}")
     if captioner_steps is not None:
         parts.append(f"--captioner-steps {captioner_steps}")
     if clip_steps is not None:

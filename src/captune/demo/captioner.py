@@ -1,6 +1,7 @@
 """The shapes captioner: its tokenizer, its fresh weights, its pretraining, and how it is measured.
 
-Pretraining is captune's own fine-tuning recipe (``captune.train.loop.finetune``) with every part
+The ViT starts with 2-D sine-cosine positions and a dense shape warm-up (``captune.demo.vision``).
+Pretraining is then captune's own fine-tuning recipe (``captune.train.loop.finetune``) with every part
 ``full``, started from a randomly initialised model saved to a folder: the recipe already does
 what from-scratch training needs (AdamW with warmup and cosine decay, clipping, seeded data
 order, validation loss, checkpoints), so there is no second training loop to keep correct.
@@ -18,6 +19,7 @@ from typing import Any
 
 import torch
 
+from captune.demo.vision import init_positions, warm_up_vision
 from captune.models.tiny import build_tiny_tokenizer, tiny_blip2_config, tiny_image_processor
 
 GREEDY = {"strategy": "greedy", "max_new_tokens": 48}
@@ -54,6 +56,7 @@ def init_captioner(tokenizer, arch, seed: int = 0):
         model = Blip2ForConditionalGeneration(config)
         # transformers zeroes the query tokens (all queries alike); BLIP-2 draws them like its weights
         torch.nn.init.normal_(model.query_tokens, std=config.qformer_config.initializer_range)
+    init_positions(model.vision_model)
     return model.eval(), processor
 
 
@@ -111,6 +114,19 @@ def measure(model, processor, records, image_root: str | Path, decoding: dict = 
     return captions, {k: round(v, 4) for k, v in figures.items()} | {"seconds": round(seconds, 2)}
 
 
+def world_pixels(processor, world) -> torch.Tensor:
+    """The processor's ``pixel_values`` of every image of ``world`` (plain records' order)."""
+    from captune.data.images import load_image
+
+    images = [load_image(world.out_dir / r.image) for r in world.plain]
+    return torch.cat([processor.image_processor(images[i:i + 500], return_tensors="pt")["pixel_values"]
+                      for i in range(0, len(images), 500)])
+
+
+def world_scenes(world) -> list:
+    return [world.scenes[r.image_id] for r in world.plain]
+
+
 def build_tokenizer(worlds, vocab_size: int):
     return build_tiny_tokenizer("opt", corpus=caption_corpus(*worlds), vocab_size=vocab_size)
 
@@ -123,6 +139,8 @@ def build_captioner(cfg, train, held, tmp: Path, out: Path, progress: bool | Non
 
     tokenizer = build_tokenizer([train], cfg.captioner.vocab_size)
     model, processor = init_captioner(tokenizer, cfg.captioner, cfg.seed)
+    vision = warm_up_vision(model.vision_model, world_pixels(processor, train), world_scenes(train),
+                            cfg.vision_warmup, cfg.seed, (world_pixels(processor, held), world_scenes(held)), progress)
     init_dir = tmp / "captioner-init"
     with quiet_transformers():
         model.save_pretrained(init_dir)
@@ -136,7 +154,7 @@ def build_captioner(cfg, train, held, tmp: Path, out: Path, progress: bool | Non
         model.save_pretrained(out)
         processor.save_pretrained(out)
     figures = {"params": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer),
-               "training": training}
+               "vision_warmup": vision, "training": training}
     for name, decoding in (("greedy", GREEDY), ("beam", BEAM)):
         _, figures[name] = measure(model, processor, held.plain, held.out_dir, decoding)
     return figures

@@ -16,11 +16,12 @@ states and not only its style.
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,42 +62,75 @@ def label_prompt(label: str) -> str:
 
 
 def build_clip_tokenizer(lines: Sequence[str], vocab_size: int = 1024):
-    """A ``CLIPTokenizer`` whose BPE merges are learnt from ``lines`` (CLIP's normalizer and splits)."""
-    from tokenizers import Tokenizer, models, trainers
+    """A ``CLIPTokenizer`` whose BPE merges are learnt from ``lines`` (CLIP's normalizer and splits).
+
+    The merges are learnt here rather than by ``tokenizers``' trainer, whose tie-breaking between
+    equally frequent pairs depends on hash order: the same lines must give the same tokenizer,
+    so that ``captune demo build-base`` writes the same bytes twice. Ties go to the pair that
+    sorts first.
+    """
+    from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
     specials = ["<|startoftext|>", "<|endoftext|>"]
-    shell = CLIPTokenizer(vocab={s: i for i, s in enumerate(specials)}, merges=[])
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>"))
-    tok.normalizer = shell.backend_tokenizer.normalizer
-    tok.pre_tokenizer = shell.backend_tokenizer.pre_tokenizer
-    from tokenizers import pre_tokenizers
+    shell = CLIPTokenizer(vocab={s: i for i, s in enumerate(specials)}, merges=[]).backend_tokenizer
+    words: Counter[str] = Counter()
+    for line in lines:
+        words.update(w for w, _ in shell.pre_tokenizer.pre_tokenize_str(shell.normalizer.normalize_str(line)))
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(specials + alphabet + [c + "</w>" for c in alphabet])}
+    merges = learn_bpe_merges(words, vocab_size - len(vocab), end_of_word="</w>")
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges)
 
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, end_of_word_suffix="</w>", show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(lines, trainer)
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    return CLIPTokenizer(vocab=model["vocab"], merges=merges)
+
+def learn_bpe_merges(words: Counter[str], n_merges: int, end_of_word: str = "") -> list[tuple[str, str]]:
+    """Up to ``n_merges`` BPE merges for the word counts ``words``, most frequent pair first, ties by sort order."""
+    seqs = {w: [*w[:-1], w[-1] + end_of_word] for w in words if w}
+    merges: list[tuple[str, str]] = []
+    while len(merges) < n_merges:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for w, n in words.items():
+            symbols = seqs.get(w, [])
+            for pair in itertools.pairwise(symbols):
+                pairs[pair] += n
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merges.append(best)
+        for w, symbols in seqs.items():
+            seqs[w] = _merge_pair(symbols, best)
+    return merges
+
+
+def _merge_pair(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out
 
 
 def build_clip(tokenizer, arch: ClipArch = ClipArch(), seed: int = 0):
     """``(CLIPModel, CLIPProcessor)`` with fresh weights drawn from ``seed``."""
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
 
-    text = dict(
-        vocab_size=len(tokenizer), hidden_size=arch.hidden, intermediate_size=2 * arch.hidden,
-        num_hidden_layers=arch.layers, num_attention_heads=arch.heads, max_position_embeddings=arch.max_text_tokens,
-        projection_dim=arch.projection, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, hidden_act="gelu",
-    )
-    vision = dict(
-        hidden_size=arch.hidden, intermediate_size=2 * arch.hidden, num_hidden_layers=arch.layers,
-        num_attention_heads=arch.heads, image_size=arch.image_size, patch_size=arch.patch_size,
-        projection_dim=arch.projection, hidden_act="gelu",
-    )
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": arch.hidden, "intermediate_size": 2 * arch.hidden,
+        "num_hidden_layers": arch.layers, "num_attention_heads": arch.heads, "max_position_embeddings": arch.max_text_tokens,
+        "projection_dim": arch.projection, "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id, "hidden_act": "gelu",
+    }
+    vision = {
+        "hidden_size": arch.hidden, "intermediate_size": 2 * arch.hidden, "num_hidden_layers": arch.layers,
+        "num_attention_heads": arch.heads, "image_size": arch.image_size, "patch_size": arch.patch_size,
+        "projection_dim": arch.projection, "hidden_act": "gelu",
+    }
     config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=arch.projection)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -1,0 +1,103 @@
+"""The captioner's ViT warm-up: sine-cosine positions, per-patch shape labels, the warm-up loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from captune.demo.scene import SHAPES, Obj, Scene
+from captune.demo.vision import (
+    VisionWarmup,
+    covered_patches,
+    init_positions,
+    patch_labels,
+    shape_accuracy,
+    sincos_positions,
+    warm_up_vision,
+)
+
+
+def _vit(image_size=32, patch_size=8, hidden=32):
+    from transformers import Blip2VisionConfig, Blip2VisionModel
+
+    torch.manual_seed(0)
+    config = Blip2VisionConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
+                               num_attention_heads=2, image_size=image_size, patch_size=patch_size,
+                               initializer_range=0.02)
+    return Blip2VisionModel(config)
+
+
+def test_sincos_positions_make_neighbours_closer_than_far_patches():
+    pos = sincos_positions(8, 64)
+    assert pos.shape == (64, 64)
+    sims = torch.nn.functional.normalize(pos, dim=1) @ torch.nn.functional.normalize(pos, dim=1).T
+    # (row 3, col 3) against its right neighbour, the patch below it, and the far corner
+    centre, right, below, corner = 3 * 8 + 3, 3 * 8 + 4, 4 * 8 + 3, 7 * 8 + 7
+    assert sims[centre, right] > sims[centre, corner] and sims[centre, below] > sims[centre, corner]
+    # the first half encodes the row: patches of one row share it
+    assert torch.equal(pos[0, :32], pos[7, :32]) and not torch.equal(pos[0, :32], pos[8, :32])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sincos_positions(4, 30)
+
+
+def test_init_positions_writes_the_grid_into_the_vit():
+    vit = _vit()
+    init_positions(vit)
+    emb = vit.embeddings.position_embedding[0]
+    assert torch.equal(emb[0], torch.zeros(32))
+    assert torch.allclose(emb[1:], sincos_positions(4, 32))
+
+
+def test_patch_labels_mark_the_patches_under_each_object_row_major():
+    obj = Obj("star", "red", "solid", "small", x=0.25, y=0.75)  # columns 1-2, rows 5-6 of an 8x8 grid
+    scene = Scene(objects=(obj,), relations=(), background="grey")
+    labels = patch_labels(scene, 8)
+    assert sorted(np.flatnonzero(labels)) == [41, 42, 49, 50]
+    assert set(labels[labels > 0]) == {1 + SHAPES.index("star")}
+    assert covered_patches(obj, 8).sum() == 4
+
+
+class _Oracle(torch.nn.Module):
+    """A stand-in ViT whose patch outputs are one-hot of given labels (and a class token)."""
+
+    def __init__(self, labels: torch.Tensor, grid: int):
+        super().__init__()
+        self.labels = labels
+        self.embeddings = type("E", (), {"image_size": grid, "patch_size": 1})()
+
+    def forward(self, pixel_values):
+        onehot = torch.nn.functional.one_hot(self.labels[pixel_values.long()], 1 + len(SHAPES)).float()
+        return type("O", (), {"last_hidden_state": torch.cat([onehot[:, :1], onehot], dim=1)})()
+
+
+def test_shape_accuracy_votes_by_majority_over_each_objects_patches(world):
+    scenes = [world.scenes[r.image_id] for r in world.plain[:30]]
+    truth = torch.tensor(np.stack([patch_labels(s, 8) for s in scenes]))
+    head = torch.nn.Identity()
+    index = torch.arange(len(scenes))
+    assert shape_accuracy(_Oracle(truth, 8), head, index, scenes) == 1.0
+    wrong = truth.clone()
+    wrong[wrong > 0] = 1 + (wrong[wrong > 0] % len(SHAPES))  # every shape one along
+    assert shape_accuracy(_Oracle(wrong, 8), head, index, scenes) == 0.0
+    background = torch.zeros_like(truth)  # no votes at all counts as wrong
+    assert shape_accuracy(_Oracle(background, 8), head, index, scenes) == 0.0
+
+
+def test_warm_up_trains_the_vit_and_is_seeded(world):
+    from captune.demo.captioner import world_pixels
+    from captune.models.tiny import tiny_image_processor
+
+    pixels = world_pixels(type("P", (), {"image_processor": tiny_image_processor(32)})(), world)[:64]
+    scenes = [world.scenes[r.image_id] for r in world.plain[:64]]
+    cfg = VisionWarmup(steps=6, batch_size=8)
+    runs = []
+    for _ in range(2):
+        vit = _vit()
+        before = vit.encoder.layers[0].mlp.fc1.weight.clone()
+        figures = warm_up_vision(vit, pixels, scenes, cfg, seed=1, held=(pixels[:16], scenes[:16]), progress=False)
+        assert not torch.equal(before, vit.encoder.layers[0].mlp.fc1.weight) and not vit.training
+        runs.append((vit.encoder.layers[0].mlp.fc1.weight.detach().clone(), figures))
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert runs[0][1]["steps"] == 6 and 0.0 <= runs[0][1]["held_out_shape_accuracy"] <= 1.0
+    assert np.isfinite(runs[0][1]["final_loss"])
