@@ -84,12 +84,14 @@ def build_base(out: str = "captune-base", n_images: int = 6000, seed: int = 0, c
         cfg = replace(cfg, vision_warmup=replace(cfg.vision_warmup, steps=vision_steps))
     if clip_steps is not None:
         cfg = replace(cfg, clip_training=replace(cfg.clip_training, steps=clip_steps, warmup=min(100, clip_steps)))
+    from captune.demo.shipped import quiet_transformers
+
     out_dir = Path(out)
     command = _command(out, n_images, seed, captioner_steps, clip_steps, vision_steps, eval_images)
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        with tempfile.TemporaryDirectory(prefix="captune-build-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="captune-build-") as tmp, quiet_transformers():
             figures = _build(cfg, out_dir, Path(tmp), progress)
     finally:
         torch.use_deterministic_algorithms(deterministic)

@@ -1,10 +1,11 @@
 """The shapes captioner: its tokenizer, its fresh weights, its pretraining, and how it is measured.
 
-The ViT starts with 2-D sine-cosine positions and a dense shape warm-up (``captune.demo.vision``).
-Pretraining is then captune's own fine-tuning recipe (``captune.train.loop.finetune``) with every part
-``full``, started from a randomly initialised model saved to a folder: the recipe already does
-what from-scratch training needs (AdamW with warmup and cosine decay, clipping, seeded data
-order, validation loss, checkpoints), so there is no second training loop to keep correct.
+The ViT starts with 2-D sine-cosine positions and a dense attribute warm-up, then stays frozen
+(``captune.demo.vision``). Pretraining of the Q-Former and the LM is captune's own fine-tuning
+recipe (``captune.train.loop.finetune``), started from the warmed-up model saved to a folder:
+the recipe already does what from-scratch training needs (AdamW with warmup and cosine decay,
+clipping, seeded data order, validation loss, checkpoints, the frozen ViT's feature cache), so
+there is no second training loop to keep correct.
 Dropout is off: the world draws fresh scenes for every image, and the demo's fine-tunes are short.
 
     model, processor = init_captioner(tokenizer, CaptionerArch(), seed=0)
@@ -62,7 +63,8 @@ def init_captioner(tokenizer, arch, seed: int = 0):
 
 def pretrain(init_dir: Path, train_records: Path, val_records: Path, run_dir: Path, training, seed: int,
              progress: bool | None = None) -> dict[str, Any]:
-    """Train every part of the model in ``init_dir`` on plain captions; returns the recipe's summary."""
+    """Train the Q-Former and the LM of the model in ``init_dir`` on plain captions, the warmed-up
+    ViT frozen (its features are computed once); returns the recipe's summary."""
     from captune.config import load_config
     from captune.io import read_jsonl
     from captune.train.config import TrainConfig
@@ -71,7 +73,7 @@ def pretrain(init_dir: Path, train_records: Path, val_records: Path, run_dir: Pa
     t = training
     cfg = load_config(TrainConfig, None, [
         f"model.name={init_dir}", f"data.train={train_records}", f"data.val={val_records}", f"output_dir={run_dir}",
-        "data.captions=random", "finetune.vision=full", "finetune.qformer=full", "finetune.lm=full",
+        "data.captions=random", "finetune.vision=frozen", "finetune.qformer=full", "finetune.lm=full",
         f"train.max_steps={t.steps}", f"train.batch_size={t.batch_size}", f"train.lr={t.lr}",
         f"train.warmup_ratio={t.warmup_ratio}", f"train.seed={seed}", "train.log_every_steps=50",
         f"eval.every_steps={t.eval_every}", "eval.metrics=[]", "eval.loss_subset=500", "eval.batch_size=100",

@@ -43,13 +43,23 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the demo into ``out``; returns the summary also written to ``out/summary.json``."""
-    from captune.io import write_json
-
     out = Path(out)
     if (out / "run" / "checkpoints" / "last").exists():
         raise CaptuneError(f"{out} already holds a demo run; choose another --out or remove it")
     if (model is None) != (data is None):
         raise CaptuneError("give both --model and --data to run on your own data (or neither for the shapes world)")
+    embedded = model is None
+    if embedded:
+        from captune.demo.shipped import quiet_transformers
+
+        with quiet_transformers():  # models of a few MB: no "Loading weights" bars between the steps
+            return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo)
+    return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo)
+
+
+def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo) -> dict[str, Any]:
+    from captune.io import write_json
+
     embedded = model is None
     t0 = time.time()
     records = _prepare_data(out, data, n_images, seed, echo)

@@ -7,10 +7,11 @@ both on the vision tower only, before the captioner's pretraining:
 
 1. **2-D sine-cosine position embeddings** at initialisation (as in MAE), so attention starts
    out knowing the patch grid; they stay trainable.
-2. **A dense warm-up**: every patch is classified as background or as the shape of the object
-   whose box covers its centre, from the scenes' annotations, by a linear head on the ViT's
-   patch outputs. The head is discarded afterwards; the caption pretraining then trains all
-   parts together.
+2. **A dense warm-up**: every patch is classified, for each attribute (shape, colour, material,
+   size), as background or as the value of the object whose box covers its centre, from the
+   scenes' annotations, by linear heads on the ViT's patch outputs. The heads are discarded
+   afterwards and the ViT is frozen for the caption pretraining, as BLIP-2 freezes its
+   pretrained image encoder.
 
     init_positions(model.vision_model)
     figures = warm_up_vision(model.vision_model, pixels, scenes, VisionWarmup(), held=(hp, hs))
@@ -27,7 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from captune.demo.scene import SHAPES, Obj, Scene
+from captune.demo.scene import COLOURS, MATERIALS, SHAPES, SIZES, Obj, Scene
+
+# What each patch is labelled with, per attribute: 0 for background, else 1 + the value's index.
+ATTRIBUTES: dict[str, list[str]] = {"shape": SHAPES, "colour": list(COLOURS), "material": MATERIALS, "size": SIZES}
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,34 @@ def init_positions(vision_model) -> None:
 
 
 def patch_labels(scene: Scene, grid: int) -> np.ndarray:
-    """Per patch (row-major, as the ViT orders them): 0 for background, else 1 + the shape's index."""
-    labels = np.zeros(grid * grid, dtype=np.int64)
+    """``[len(ATTRIBUTES), grid * grid]``: per attribute and patch (row-major, as the ViT orders
+    them), 0 for background, else 1 + the index of the covering object's value."""
+    labels = np.zeros((len(ATTRIBUTES), grid * grid), dtype=np.int64)
     for obj in scene.objects:
-        labels[covered_patches(obj, grid)] = 1 + SHAPES.index(obj.shape)
+        covered = covered_patches(obj, grid)
+        for k, (name, values) in enumerate(ATTRIBUTES.items()):
+            labels[k, covered] = 1 + values.index(getattr(obj, name))
     return labels
+
+
+class PatchHeads(torch.nn.Module):
+    """One linear classifier per attribute over the ViT's patch outputs."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.sizes = [1 + len(values) for values in ATTRIBUTES.values()]
+        self.linear = torch.nn.Linear(hidden, sum(self.sizes))
+        torch.nn.init.normal_(self.linear.weight, std=0.02)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, patches: torch.Tensor) -> list[torch.Tensor]:
+        """``[batch, patches, hidden]`` -> one ``[batch, patches, 1 + values]`` logits tensor per attribute."""
+        return list(self.linear(patches).split(self.sizes, dim=-1))
+
+    def loss(self, patches: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean over attributes of the per-patch cross-entropy; ``labels`` is ``[batch, attributes, patches]``."""
+        logits = self(patches)
+        return sum(F.cross_entropy(lg.flatten(0, 1), labels[:, k].flatten()) for k, lg in enumerate(logits)) / len(logits)
 
 
 def covered_patches(obj: Obj, grid: int) -> np.ndarray:
@@ -83,16 +110,14 @@ def _grid(vision_model) -> int:
 def warm_up_vision(vision_model, pixels: torch.Tensor, scenes: Sequence[Scene], cfg: VisionWarmup = VisionWarmup(),
                    seed: int = 0, held: tuple[torch.Tensor, Sequence[Scene]] | None = None,
                    progress: bool | None = None) -> dict:
-    """Train ``vision_model`` to tell each patch's shape; returns loss, seconds and held-out accuracy."""
+    """Train ``vision_model`` to tell each patch's attributes; returns loss, seconds and held-out accuracy."""
     from tqdm.auto import tqdm
 
     grid = _grid(vision_model)
     labels = torch.tensor(np.stack([patch_labels(s, grid) for s in scenes]))
-    head = torch.nn.Linear(vision_model.config.hidden_size, 1 + len(SHAPES))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        torch.nn.init.normal_(head.weight, std=0.02)
-        torch.nn.init.zeros_(head.bias)
+        head = PatchHeads(vision_model.config.hidden_size)
     params = list(vision_model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, int(cfg.steps * cfg.warmup_ratio))
@@ -104,7 +129,7 @@ def warm_up_vision(vision_model, pixels: torch.Tensor, scenes: Sequence[Scene], 
     for _ in tqdm(range(cfg.steps), desc="vision warm-up", disable=progress is False, leave=False):
         idx = torch.randint(len(pixels), (cfg.batch_size,), generator=order)
         hidden = vision_model(pixel_values=pixels[idx]).last_hidden_state[:, 1:]
-        loss = F.cross_entropy(head(hidden).flatten(0, 1), labels[idx].flatten())
+        loss = head.loss(hidden, labels[idx])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -115,21 +140,28 @@ def warm_up_vision(vision_model, pixels: torch.Tensor, scenes: Sequence[Scene], 
     figures = {"steps": cfg.steps, "seconds": round(time.perf_counter() - t0, 1), "batch_size": cfg.batch_size,
                "final_loss": round(float(np.mean(losses[-50:])), 4)}
     if held is not None:
-        figures["held_out_shape_accuracy"] = round(shape_accuracy(vision_model, head, *held), 4)
+        accuracy = patch_accuracy(vision_model, head, *held)
+        figures["held_out_accuracy"] = {name: round(v, 4) for name, v in accuracy.items()}
     return figures
 
 
 @torch.no_grad()
-def shape_accuracy(vision_model, head, pixels: torch.Tensor, scenes: Sequence[Scene], batch_size: int = 256) -> float:
-    """Share of objects whose covered patches, by majority of non-background votes, name their shape."""
+def patch_accuracy(vision_model, head, pixels: torch.Tensor, scenes: Sequence[Scene],
+                   batch_size: int = 256) -> dict[str, float]:
+    """Per attribute, the share of objects whose covered patches name their value by majority of
+    non-background votes (an object with no such vote counts as wrong)."""
     grid = _grid(vision_model)
-    preds = torch.cat([head(vision_model(pixel_values=pixels[i:i + batch_size]).last_hidden_state[:, 1:]).argmax(-1)
-                       for i in range(0, len(pixels), batch_size)])
-    right = total = 0
-    for pred, scene in zip(preds, scenes, strict=True):
+    chunks = [head(vision_model(pixel_values=pixels[i:i + batch_size]).last_hidden_state[:, 1:])
+              for i in range(0, len(pixels), batch_size)]
+    preds = [torch.cat([chunk[k].argmax(-1) for chunk in chunks]) for k in range(len(ATTRIBUTES))]
+    right = dict.fromkeys(ATTRIBUTES, 0)
+    total = 0
+    for i, scene in enumerate(scenes):
         for obj in scene.objects:
-            votes = pred[torch.from_numpy(covered_patches(obj, grid))]
-            votes = votes[votes > 0]
+            covered = torch.from_numpy(covered_patches(obj, grid))
             total += 1
-            right += bool(len(votes)) and int(torch.mode(votes).values) == 1 + SHAPES.index(obj.shape)
-    return right / max(total, 1)
+            for k, (name, values) in enumerate(ATTRIBUTES.items()):
+                votes = preds[k][i][covered]
+                votes = votes[votes > 0]
+                right[name] += bool(len(votes)) and int(torch.mode(votes).values) == 1 + values.index(getattr(obj, name))
+    return {name: n / max(total, 1) for name, n in right.items()}

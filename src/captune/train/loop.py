@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from captune import __version__
 from captune.config import dump_config
-from captune.data.records import read_records
+from captune.data.records import CaptionRecord, read_records
 from captune.errors import CaptuneError
 from captune.io import JsonlAppender
 from captune.models.blip2 import Blip2Batcher, Blip2Captioner
@@ -121,7 +121,8 @@ class Finetune:
         if not train:
             raise CaptuneError(f"{cfg.data.train}: no training records")
         self.val_records = read_records(cfg.data.val) if cfg.data.val else []
-        self.features = self._feature_cache(train + self.val_records)
+        self.features = self._feature_cache(
+            [(r, self._root(cfg.data.train)) for r in train] + [(r, self._root(cfg.data.val)) for r in self.val_records])
         self.train_ds = CaptionDataset(
             train, self._root(cfg.data.train), cfg.data.prompt, cfg.data.captions, cfg.train.seed, self.features)
         self.sampler = EpochSampler(len(self.train_ds), cfg.train.seed)
@@ -136,7 +137,8 @@ class Finetune:
     def _root(self, records_path: str) -> Path:
         return Path(self.cfg.data.image_root) if self.cfg.data.image_root else Path(records_path).parent
 
-    def _feature_cache(self, records) -> FeatureCache | None:
+    def _feature_cache(self, records: list[tuple[CaptionRecord, Path]]) -> FeatureCache | None:
+        """The cache, filled for every ``(record, image root)`` given, when the ViT is frozen."""
         cfg = self.cfg
         use = cfg.train.feature_cache
         if use is False or (use == "auto" and cfg.finetune.vision != "frozen"):
@@ -146,8 +148,7 @@ class Finetune:
                                "set finetune.vision: frozen or train.feature_cache: false")
         size = self.processor.image_processor.size["height"]
         cache = FeatureCache(captune_home() / "cache" / "features" / vision_fingerprint(self.captioner, size))
-        roots = [self._root(cfg.data.train)] * len(records)
-        images = [str(root / r.image) for root, r in zip(roots, records)]
+        images = [str(root / r.image) for r, root in records]
         if self.acc.is_main_process:
             cache.build(self.captioner, self.batcher, images, progress=self.progress)
         self.acc.wait_for_everyone()

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from captune.demo.scene import SHAPES, Obj, Scene
+from captune.demo.scene import COLOURS, SHAPES, Obj, Scene
 from captune.demo.vision import (
+    ATTRIBUTES,
+    PatchHeads,
     VisionWarmup,
     covered_patches,
     init_positions,
+    patch_accuracy,
     patch_labels,
-    shape_accuracy,
     sincos_positions,
     warm_up_vision,
 )
@@ -53,35 +55,59 @@ def test_patch_labels_mark_the_patches_under_each_object_row_major():
     obj = Obj("star", "red", "solid", "small", x=0.25, y=0.75)  # columns 1-2, rows 5-6 of an 8x8 grid
     scene = Scene(objects=(obj,), relations=(), background="grey")
     labels = patch_labels(scene, 8)
-    assert sorted(np.flatnonzero(labels)) == [41, 42, 49, 50]
-    assert set(labels[labels > 0]) == {1 + SHAPES.index("star")}
+    assert labels.shape == (len(ATTRIBUTES), 64) and list(ATTRIBUTES)[:2] == ["shape", "colour"]
+    for row in labels:
+        assert sorted(np.flatnonzero(row)) == [41, 42, 49, 50]
+    assert set(labels[0][labels[0] > 0]) == {1 + SHAPES.index("star")}
+    assert set(labels[1][labels[1] > 0]) == {1 + list(COLOURS).index("red")}
     assert covered_patches(obj, 8).sum() == 4
 
 
 class _Oracle(torch.nn.Module):
-    """A stand-in ViT whose patch outputs are one-hot of given labels (and a class token)."""
+    """A stand-in ViT whose patch outputs are the given labels; ``PatchHeads`` with an identity
+    layout turns them back into one-hot logits."""
 
     def __init__(self, labels: torch.Tensor, grid: int):
         super().__init__()
-        self.labels = labels
+        self.labels = labels  # [images, attributes, patches]
         self.embeddings = type("E", (), {"image_size": grid, "patch_size": 1})()
 
     def forward(self, pixel_values):
-        onehot = torch.nn.functional.one_hot(self.labels[pixel_values.long()], 1 + len(SHAPES)).float()
+        labels = self.labels[pixel_values.long()]
+        sizes = [1 + len(v) for v in ATTRIBUTES.values()]
+        onehot = torch.cat([torch.nn.functional.one_hot(labels[:, k], n) for k, n in enumerate(sizes)], -1).float()
         return type("O", (), {"last_hidden_state": torch.cat([onehot[:, :1], onehot], dim=1)})()
 
 
-def test_shape_accuracy_votes_by_majority_over_each_objects_patches(world):
+def _identity_heads() -> PatchHeads:
+    heads = PatchHeads(sum(1 + len(v) for v in ATTRIBUTES.values()))
+    with torch.no_grad():
+        heads.linear.weight.copy_(torch.eye(heads.linear.in_features))
+        heads.linear.bias.zero_()
+    return heads
+
+
+def test_patch_accuracy_votes_by_majority_over_each_objects_patches(world):
     scenes = [world.scenes[r.image_id] for r in world.plain[:30]]
     truth = torch.tensor(np.stack([patch_labels(s, 8) for s in scenes]))
-    head = torch.nn.Identity()
-    index = torch.arange(len(scenes))
-    assert shape_accuracy(_Oracle(truth, 8), head, index, scenes) == 1.0
+    heads, index = _identity_heads(), torch.arange(len(scenes))
+    assert patch_accuracy(_Oracle(truth, 8), heads, index, scenes) == dict.fromkeys(ATTRIBUTES, 1.0)
     wrong = truth.clone()
-    wrong[wrong > 0] = 1 + (wrong[wrong > 0] % len(SHAPES))  # every shape one along
-    assert shape_accuracy(_Oracle(wrong, 8), head, index, scenes) == 0.0
+    shapes = wrong[:, 0]
+    shapes[shapes > 0] = 1 + (shapes[shapes > 0] % len(SHAPES))  # every shape one along, the rest right
+    assert patch_accuracy(_Oracle(wrong, 8), heads, index, scenes) == {"shape": 0.0, "colour": 1.0,
+                                                                        "material": 1.0, "size": 1.0}
     background = torch.zeros_like(truth)  # no votes at all counts as wrong
-    assert shape_accuracy(_Oracle(background, 8), head, index, scenes) == 0.0
+    assert set(patch_accuracy(_Oracle(background, 8), heads, index, scenes).values()) == {0.0}
+
+
+def test_patch_heads_loss_is_zero_only_for_confident_right_answers():
+    heads = _identity_heads()
+    labels = torch.tensor([[[0, 1], [2, 0], [1, 1], [2, 0]]])  # one image, two patches
+    sizes = [1 + len(v) for v in ATTRIBUTES.values()]
+    onehot = torch.cat([torch.nn.functional.one_hot(labels[:, k], n) for k, n in enumerate(sizes)], -1).float()
+    assert heads.loss(onehot * 50, labels) < 1e-6
+    assert heads.loss(onehot * 50, torch.flip(labels, dims=[2])) > 10
 
 
 def test_warm_up_trains_the_vit_and_is_seeded(world):
@@ -99,5 +125,7 @@ def test_warm_up_trains_the_vit_and_is_seeded(world):
         assert not torch.equal(before, vit.encoder.layers[0].mlp.fc1.weight) and not vit.training
         runs.append((vit.encoder.layers[0].mlp.fc1.weight.detach().clone(), figures))
     assert torch.equal(runs[0][0], runs[1][0])
-    assert runs[0][1]["steps"] == 6 and 0.0 <= runs[0][1]["held_out_shape_accuracy"] <= 1.0
+    held_out = runs[0][1]["held_out_accuracy"]
+    assert runs[0][1]["steps"] == 6 and set(held_out) == set(ATTRIBUTES)
+    assert all(0.0 <= v <= 1.0 for v in held_out.values())
     assert np.isfinite(runs[0][1]["final_loss"])

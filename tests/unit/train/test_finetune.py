@@ -106,6 +106,24 @@ def test_feature_cache_gives_the_same_training(colour_data, tmp_path):
     assert plain["best_score"] == pytest.approx(cached["best_score"], abs=1e-5)
 
 
+def test_feature_cache_reads_val_images_from_the_val_files_folder(colour_data, tmp_path):
+    """Train and val files in different folders, with the same relative image names: each
+    record's features come from its own file's folder."""
+    import shutil
+
+    from PIL import Image, ImageOps
+
+    val_dir = tmp_path / "val"
+    shutil.copytree(colour_data.parent, val_dir)
+    for image in val_dir.glob("*.png"):  # same names, other pictures
+        ImageOps.flip(Image.open(image)).rotate(90).save(image)
+    val = val_dir / "records.jsonl"
+    runs = [finetune(make_cfg(colour_data, tmp_path / name, "train.max_steps=2", "eval.every_steps=2",
+                              f"data.val={val}", f"train.feature_cache={flag}"))
+            for name, flag in (("plain", "false"), ("cached", "true"))]
+    assert runs[0]["best_score"] == pytest.approx(runs[1]["best_score"], abs=1e-5)
+
+
 def test_full_finetuning_at_another_resolution(colour_data, tmp_path):
     out = tmp_path / "run"
     summary = finetune(make_cfg(colour_data, out, "train.max_steps=3", "eval.every_steps=3", "model.image_size=48",
