@@ -9,10 +9,9 @@ from captune.io import JsonlAppender, atomic_write, iter_jsonl, read_jsonl, writ
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     p = tmp_path / "a.txt"
     p.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(p) as f:
-            f.write("new")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_write(p) as f:
+        f.write("new")
+        raise RuntimeError("boom")
     assert p.read_text() == "old"
     assert [x.name for x in tmp_path.iterdir()] == ["a.txt"]
 

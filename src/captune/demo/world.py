@@ -32,8 +32,22 @@ from captune.errors import ConfigError
 from captune.io import write_json, write_jsonl
 
 __all__ = [
-    "ATTRIBUTE_VOCAB", "BACKGROUNDS", "COLOURS", "LABELS", "OPENERS", "THEMES", "STYLES", "Event",
-    "Obj", "Scene", "Theme", "WorldData", "generate", "object_box", "render", "sample_events",
+    "ATTRIBUTE_VOCAB",
+    "BACKGROUNDS",
+    "COLOURS",
+    "LABELS",
+    "OPENERS",
+    "STYLES",
+    "THEMES",
+    "Event",
+    "Obj",
+    "Scene",
+    "Theme",
+    "WorldData",
+    "generate",
+    "object_box",
+    "render",
+    "sample_events",
     "sample_scene",
 ]
 
@@ -167,8 +181,8 @@ def generate(out_dir: str | os.PathLike, n_images: int = 500, seed: int = 0, ima
         scenes.update(event_scenes)
     bar.close()
     _remove_stale_images(out / "images", scenes)
-    params = dict(n_images=n_images, seed=seed, image_size=image_size, style=style, n_events=n_events,
-                  refs_per_image=refs_per_image, noisy=noisy)
+    params = {"n_images": n_images, "seed": seed, "image_size": image_size, "style": style,
+              "n_events": n_events, "refs_per_image": refs_per_image, "noisy": noisy}
     return WorldData(out, _write(out, plain, house, events, params), plain, house, events, scenes)
 
 

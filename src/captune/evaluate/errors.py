@@ -22,6 +22,7 @@ case, reduced to a singular form; content words are words that are not English s
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -94,7 +95,7 @@ def content_words(text: str) -> list[str]:
 
 def repetitions(text: str) -> list[str]:
     ws = words(text)
-    found = [f"{a} {b}" for a, b in zip(ws, ws[1:]) if a == b]
+    found = [f"{a} {b}" for a, b in itertools.pairwise(ws) if a == b]
     trigrams = Counter(zip(ws, ws[1:], ws[2:]))
     found += [" ".join(g) for g, c in trigrams.items() if c > 1]
     return list(dict.fromkeys(found))

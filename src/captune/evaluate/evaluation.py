@@ -64,8 +64,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Caption (or read) captions for every record of ``data``, score them, write ``out/eval.json``."""
     from captune.evaluate.decodings import decoding_table, parse_decodings
-    from captune.generate import caption_to_files
-    from captune.generate import decoding_preset, items_from_input
+    from captune.generate import caption_to_files, decoding_preset, items_from_input
 
     out = Path(out)
     items = _items_with_references(data, image_root, items_from_input)

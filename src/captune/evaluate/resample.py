@@ -190,7 +190,7 @@ class CiderD:
         """Per-image CIDEr-D of each system under the document frequencies of ``weights``
         ([r, N] draw counts, every row with the same total): one ``[N, r]`` array per system."""
         weights = np.atleast_2d(np.asarray(weights, dtype=float))
-        total = int(round(weights[0].sum()))
+        total = int(weights[0].sum().round())
         if not np.all(np.abs(weights.sum(axis=1) - total) < 1e-9):
             raise ValueError("every weight row must draw the same number of images")
         # idf^2 for every possible document frequency 0..total, looked up instead of a log per entry.

@@ -99,7 +99,7 @@ def lora_regex(model, cfg: FinetuneConfig, family: str) -> str:
 
 
 def _linear_names(model, prefixes) -> set[str]:
-    import torch.nn as nn
+    from torch import nn
 
     return {n.rsplit(".", 1)[-1] for n, m in model.named_modules()
             if isinstance(m, nn.Linear) and n.startswith(tuple(prefixes))}

@@ -14,9 +14,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from captune.report.text import label, num  # noqa: E402
+from captune.report.text import label, num
 
 COLOURS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 BETTER, WORSE, NEUTRAL = "#2E8B57", "#C0392B", "#7F8C8D"

@@ -174,23 +174,23 @@ def setup(run) -> dict[str, Any]:
     hyper = [
         (
             "learning rate",
-            f"{tr.get('lr')} ({tr.get('scheduler')}, warmup "
-            f"{tr.get('warmup_steps') if tr.get('warmup_steps') is not None else tr.get('warmup_ratio')})",
+            (f"{tr.get('lr')} ({tr.get('scheduler')}, warmup "
+            f"{tr.get('warmup_steps') if tr.get('warmup_steps') is not None else tr.get('warmup_ratio')})"),
         ),
         (
             "batch",
-            f"{tr.get('batch_size')} per device x {tr.get('grad_accum')} accumulation x "
-            f"{start.get('processes', 1)} processes",
+            (f"{tr.get('batch_size')} per device x {tr.get('grad_accum')} accumulation x "
+            f"{start.get('processes', 1)} processes"),
         ),
         (
             "steps",
-            f"{steps} ({start.get('total_steps', '?')} optimizer steps, "
-            f"{start.get('steps_per_epoch', '?')} per epoch)",
+            (f"{steps} ({start.get('total_steps', '?')} optimizer steps, "
+            f"{start.get('steps_per_epoch', '?')} per epoch)"),
         ),
         (
             "optimizer",
-            f"AdamW, weight decay {tr.get('weight_decay')}, betas {tr.get('betas')}, "
-            f"gradient clipping {tr.get('max_grad_norm')}",
+            (f"AdamW, weight decay {tr.get('weight_decay')}, betas {tr.get('betas')}, "
+            f"gradient clipping {tr.get('max_grad_norm')}"),
         ),
         ("precision", f"{tr.get('precision')} (weights {cfg.get('model', {}).get('dtype')})"),
         ("prompt", repr(cfg["data"]["prompt"]) if cfg.get("data", {}).get("prompt") else "(none)"),
@@ -229,7 +229,7 @@ def setup(run) -> dict[str, Any]:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
-    minutes, s = divmod(int(round(seconds)), 60)
+    minutes, s = divmod(round(seconds), 60)
     hours, m = divmod(minutes, 60)
     return f"{hours} h {m} min" if hours else f"{m} min {s} s" if m else f"{s} s"
 

@@ -36,4 +36,4 @@ def build_scheduler(optimizer, kind: str, total_steps: int, warmup_steps: int, l
 
 
 def warmup_steps(total_steps: int, ratio: float, steps: int | None) -> int:
-    return steps if steps is not None else int(round(ratio * total_steps))
+    return steps if steps is not None else round(ratio * total_steps)

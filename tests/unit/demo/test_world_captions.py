@@ -49,7 +49,7 @@ def test_house_style_differs_from_plain():
     for k, scene in enumerate(SCENES):
         plain += plain_captions(scene, np.random.default_rng(k), 5)
         house += house_captions(scene, "Night Market", np.random.default_rng(k), 5)
-    opens = lambda caps: np.mean([c.startswith(tuple(OPENERS)) for c in caps])  # noqa: E731
+    opens = lambda caps: np.mean([c.startswith(tuple(OPENERS)) for c in caps])
     assert opens(plain) == 0 and opens(house) > 0.7
     assert all("Night Market" in c for c in house) and not any("Night Market" in c for c in plain)
     assert not set(plain) & set(house)

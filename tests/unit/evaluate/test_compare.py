@@ -68,7 +68,7 @@ def pycoco(records, captions):
 
 
 def test_b_better_on_some_images_gives_an_interval_above_zero(dataset, tmp_path):
-    root, records, vague, better, files = dataset
+    _root, records, vague, better, _files = dataset
     result = compare([evaluated(dataset, "a", tmp_path), evaluated(dataset, "b", tmp_path)], resamples=1000)
     for name in ("bleu_4", "cider", "rouge_l"):
         row = result["metrics"][name]
@@ -88,7 +88,7 @@ def test_b_better_on_some_images_gives_an_interval_above_zero(dataset, tmp_path)
 
 
 def test_identical_predictions_give_zero_delta_and_a_degenerate_interval(dataset, tmp_path):
-    root, *_, files = dataset
+    _root, *_, files = dataset
     a = evaluated(dataset, "a", tmp_path)
     again = evaluated(dataset, "a_again", tmp_path, source=files["a"])
     result = compare([a, again], resamples=200)
@@ -111,7 +111,7 @@ def test_near_zero_baseline_has_no_relative_delta(dataset, tmp_path):
 
 
 def test_evaluations_of_different_images_are_refused_with_the_ids(dataset, tmp_path):
-    root, records, vague, _, _ = dataset
+    _root, records, _vague, _, _ = dataset
     fewer = tmp_path / "fewer.jsonl"
     write_records(fewer, records[:-2])
     short = tmp_path / "short"

@@ -20,7 +20,7 @@ from captune.evaluate.resample import (
     swap_blocks,
 )
 
-WORDS = "a the red blue green circle square star big small left of right above below on with".split()
+WORDS = ["a", "the", "red", "blue", "green", "circle", "square", "star", "big", "small", "left", "of", "right", "above", "below", "on", "with"]
 
 
 def corpus(n, seed=0):

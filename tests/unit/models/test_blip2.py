@@ -65,7 +65,7 @@ def test_t5_prompt_to_encoder_caption_only_to_labels():
 
 
 def test_generation_batch_pads_left_for_opt_only(tiny):
-    family, model, processor, b = tiny
+    family, _model, _processor, b = tiny
     g = b.generation_batch([Example(images(1)[0], "a long prompt here", None), Example(images(1)[0], "", None)])
     mask = g["attention_mask"][1].tolist()
     if family == "opt":
@@ -75,7 +75,7 @@ def test_generation_batch_pads_left_for_opt_only(tiny):
 
 
 def test_swapping_images_changes_the_loss(tiny):
-    family, model, processor, b = tiny
+    _family, model, _processor, b = tiny
     cap = Blip2Captioner(model).eval()
     batch = b.train_batch([Example(im, "", c) for im, c in zip(images(2), ["a red circle", "a blue square"])])
     with torch.no_grad():
@@ -85,7 +85,7 @@ def test_swapping_images_changes_the_loss(tiny):
 
 
 def test_own_forward_equals_transformers_forward(tiny):
-    family, model, processor, b = tiny
+    _family, model, _processor, b = tiny
     batch = b.train_batch([Example(im, "hi", c) for im, c in zip(images(2, 1), ["a red circle", "two cats"])])
     with torch.no_grad():
         ours = Blip2Captioner(model)(**batch).loss
@@ -94,7 +94,7 @@ def test_own_forward_equals_transformers_forward(tiny):
 
 
 def test_tokenizer_only_batch_is_refused(tiny):
-    family, model, processor, b = tiny
+    _family, model, processor, b = tiny
     enc = processor.tokenizer(["a red circle", "a cat"], return_tensors="pt", padding=True)
     pixels = b.train_batch([Example(im, "", "x") for im in images(2)])["pixel_values"]
     with pytest.raises(CaptuneError, match="image tokens per example"):
@@ -102,7 +102,7 @@ def test_tokenizer_only_batch_is_refused(tiny):
 
 
 def test_cached_features_path_builds_the_same_ids(tiny):
-    family, model, processor, b = tiny
+    _family, model, _processor, b = tiny
     exs = [Example(im, p, "a cap") for im, p in zip(images(2), ["Focus on: stage.", ""])]
     with_pixels = b.train_batch(exs)
     without = b.train_batch([Example(None, e.prompt, e.caption) for e in exs])
@@ -117,7 +117,7 @@ def test_cached_features_path_builds_the_same_ids(tiny):
 
 
 def test_generate_slices_prompt_and_matches_transformers(tiny):
-    family, model, processor, b = tiny
+    family, model, _processor, b = tiny
     g = b.generation_batch([Example(im, p, None) for im, p in zip(images(2), ["a photo of", ""])])
     cap = Blip2Captioner(model).eval()
     ours = cap.generate(**g, max_new_tokens=5, num_beams=2)

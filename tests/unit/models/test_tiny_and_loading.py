@@ -69,10 +69,11 @@ def test_qlora_without_cuda_says_what_is_missing():
 @pytest.mark.gpu
 def test_qlora_4bit_trains_on_cuda(tmp_path):
     """QLoRA end to end on a tiny checkpoint saved to disk (runs where CUDA and bitsandbytes are)."""
+    from peft import prepare_model_for_kbit_training
+    from PIL import Image
+
     from captune.models.blip2 import Blip2Batcher, Blip2Captioner, Example
     from captune.models.peft import FinetuneConfig, apply_finetuning
-    from PIL import Image
-    from peft import prepare_model_for_kbit_training
 
     model, processor = build_tiny_blip2("opt")
     model.save_pretrained(tmp_path / "m")

@@ -39,7 +39,7 @@ def report(report_run, tmp_path_factory):
 
 
 def test_html_is_self_contained_with_every_section(report):
-    written, out = report
+    written, _out = report
     html = Path(written["html"]).read_text()
     for section in SECTIONS:
         assert f'<h2 id="{section}">' in html
@@ -146,8 +146,8 @@ def test_model_card_snippet_reproduces_captune_captions(report_run, tmp_path):
     meta_path = run / "checkpoints" / "best" / "captune.json"
     meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"base_model": str(base)}))
     card = Path(build_report([run], model_card=True, resamples=20)["model_card"]).read_text()
-    image = sorted((report_run["world"] / "images").iterdir())[0]
-    code = re.search(r"```python\n(.*?)```", card, re.S).group(1).replace("photo.jpg", str(image))
+    image = min((report_run["world"] / "images").iterdir())
+    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("photo.jpg", str(image))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(code, {})
