@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from captune.demo.vision import init_positions, warm_up_vision
+from captune.demo.vision import fresh_batches, init_positions, warm_up_vision
 from captune.models.tiny import build_tiny_tokenizer, tiny_blip2_config, tiny_image_processor
 
 GREEDY = {"strategy": "greedy", "max_new_tokens": 48}
@@ -141,8 +141,9 @@ def build_captioner(cfg, train, held, tmp: Path, out: Path, progress: bool | Non
 
     tokenizer = build_tokenizer([train], cfg.captioner.vocab_size)
     model, processor = init_captioner(tokenizer, cfg.captioner, cfg.seed)
-    vision = warm_up_vision(model.vision_model, world_pixels(processor, train), world_scenes(train),
-                            cfg.vision_warmup, cfg.seed, (world_pixels(processor, held), world_scenes(held)), progress)
+    batches = fresh_batches(processor.image_processor, cfg.vision_warmup.batch_size, cfg.seed)
+    vision = warm_up_vision(model.vision_model, batches, cfg.vision_warmup, cfg.seed,
+                            (world_pixels(processor, held), world_scenes(held)), progress)
     init_dir = tmp / "captioner-init"
     with quiet_transformers():
         model.save_pretrained(init_dir)

@@ -12,6 +12,7 @@ from captune.demo.vision import (
     PatchHeads,
     VisionWarmup,
     covered_patches,
+    fresh_batches,
     init_positions,
     patch_accuracy,
     patch_labels,
@@ -110,18 +111,30 @@ def test_patch_heads_loss_is_zero_only_for_confident_right_answers():
     assert heads.loss(onehot * 50, torch.flip(labels, dims=[2])) > 10
 
 
+def test_fresh_batches_draw_new_rendered_scenes_each_time():
+    from captune.models.tiny import tiny_image_processor
+
+    batches = fresh_batches(tiny_image_processor(32), batch_size=4, seed=2)
+    (p1, s1), (p2, s2) = next(batches), next(batches)
+    assert p1.shape == (4, 3, 32, 32) and len(s1) == 4 and s1 != s2 and not torch.equal(p1, p2)
+    again = next(fresh_batches(tiny_image_processor(32), batch_size=4, seed=2))
+    assert again[1] == s1 and torch.equal(again[0], p1)
+
+
 def test_warm_up_trains_the_vit_and_is_seeded(world):
     from captune.demo.captioner import world_pixels
     from captune.models.tiny import tiny_image_processor
 
-    pixels = world_pixels(type("P", (), {"image_processor": tiny_image_processor(32)})(), world)[:64]
-    scenes = [world.scenes[r.image_id] for r in world.plain[:64]]
+    processor = tiny_image_processor(32)
+    held_pixels = world_pixels(type("P", (), {"image_processor": processor})(), world)[:16]
+    held_scenes = [world.scenes[r.image_id] for r in world.plain[:16]]
     cfg = VisionWarmup(steps=6, batch_size=8)
     runs = []
     for _ in range(2):
         vit = _vit()
         before = vit.encoder.layers[0].mlp.fc1.weight.clone()
-        figures = warm_up_vision(vit, pixels, scenes, cfg, seed=1, held=(pixels[:16], scenes[:16]), progress=False)
+        figures = warm_up_vision(vit, fresh_batches(processor, 8, seed=1), cfg, seed=1,
+                                 held=(held_pixels, held_scenes), progress=False)
         assert not torch.equal(before, vit.encoder.layers[0].mlp.fc1.weight) and not vit.training
         runs.append((vit.encoder.layers[0].mlp.fc1.weight.detach().clone(), figures))
     assert torch.equal(runs[0][0], runs[1][0])
