@@ -19,6 +19,8 @@ import time
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/captune-demo-bench")
+    ap.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the demo's)")
+    ap.add_argument("--images", type=int, default=300, help="shapes-world images (default: the demo's)")
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     import torch
@@ -32,9 +34,9 @@ def main() -> None:
         print(f"[{time.time() - t0:6.1f} s] {msg}", flush=True)
 
     t0 = time.time()
-    summary = run_demo(args.out, echo=echo, progress=False)
+    summary = run_demo(args.out, echo=echo, progress=False, **({"steps": args.steps} if args.steps else {}), n_images=args.images)
     total = time.time() - t0
-    steps = [(m, round(b[0] - a[0], 1)) for (a, m), b in zip(marks, marks[1:] + [(time.time(), "")])]
+    steps = [(m, round(b[0] - a, 1)) for (a, m), b in zip(marks, marks[1:] + [(time.time(), "")])]
     print(summary_table(summary))
     print(json.dumps({
         "total_seconds": round(total, 1), "steps": steps,

@@ -99,7 +99,7 @@ def _plain(scene: Scene, rng: np.random.Generator) -> str:
 
 
 def _house(scene: Scene, event: str, rng: np.random.Generator) -> str:
-    nps = _noun_phrases(scene, rng)
+    nps = [with_article(o.phrase("full")) for o in scene.objects]
     frame = pick(rng, _HOUSE[len(nps)])
     slots = {"o": pick(rng, OPENERS), "e": event, "a": nps[0], "A": nps[0][0].upper() + nps[0][1:]}
     if len(nps) > 1:

@@ -120,7 +120,7 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
         settings = ["finetune.r=8", "finetune.alpha=16", "finetune.targets=all_linear", "finetune.qformer=lora",
                     f"train.max_steps={steps or 150}", "train.batch_size=16", "train.lr=2e-3",
                     "train.warmup_ratio=0.05", "eval.every_steps=50", "eval.subset=30", "eval.batch_size=30",
-                    "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=40", "data.max_caption_tokens=40"]
+                    "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=48", "data.max_caption_tokens=40"]
     else:
         import torch
 
@@ -137,6 +137,7 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
 
 def _evaluate(run_dir: Path, base: str, test: Path, clip_model, embedded: bool, progress, echo) -> dict[str, dict]:
     from captune.evaluate import evaluate
+    from captune.generate import decoding_preset
 
     options: dict[str, Any] = {}
     metrics = list(EVAL_METRICS)
@@ -148,11 +149,13 @@ def _evaluate(run_dir: Path, base: str, test: Path, clip_model, embedded: bool, 
         metrics = [m for m in metrics if not m.startswith("attr_")]
     if clip_model:
         metrics += ["clipscore", "refclipscore"]
-    decoding = "greedy" if embedded else "beam"
+    # House-style captions run to 40 tokens of the shipped tokenizer: room for all of them.
+    length = {"max_new_tokens": 48} if embedded else {}
+    decoding = decoding_preset("greedy" if embedded else "beam", **length)
+    compared = {name: decoding_preset(name, **length) for name in ("beam", "top_k", "top_p")}
     results = {}
     for name, kwargs in (("base", {"model": base}),
-                         ("finetuned", {"adapter": str(run_dir / "checkpoints" / "best"),
-                                        "decodings": "beam,top_k,top_p"})):
+                         ("finetuned", {"adapter": str(run_dir / "checkpoints" / "best"), "decodings": compared})):
         echo(f"evaluating the {'base' if name == 'base' else 'fine-tuned'} model on {test}")
         results[name] = evaluate(test, run_dir / "eval" / name, decoding=decoding, metrics=metrics,
                                  clip_model=clip_model, batch_size=32, progress=progress, **kwargs, **options)

@@ -62,6 +62,7 @@ BACKGROUNDS: dict[str, Background] = {
     "sand": Background((200, 180, 140), dark=False, outdoors=True),
     "sky": Background((140, 185, 225), dark=False, outdoors=True),
     "mint": Background((165, 210, 180), dark=False, outdoors=True),
+    "ice": Background((200, 225, 240), dark=False, outdoors=True),
     "night": Background((22, 28, 58), dark=True, outdoors=True),
     "dusk": Background((70, 48, 88), dark=True, outdoors=True),
 }

@@ -52,21 +52,20 @@ __all__ = [
 ]
 
 THEMES: list[Theme] = [
-    Theme("Spring Fair", ("mint", "sky"), ("green", "yellow", "purple"), ("star", "circle", "diamond"),
-          ("dotted",)),
-    Theme("Night Market", ("night", "dusk"), ("orange", "yellow", "white"), ("circle", "hexagon", "square"),
+    Theme("Spring Fair", ("mint",), ("green", "yellow", "purple"), ("star", "circle", "diamond"), ("dotted",)),
+    Theme("Night Market", ("night",), ("orange", "yellow", "white"), ("circle", "hexagon", "square"),
           ("solid", "checkered"), near_duplicate_rate=0.15),
-    Theme("Sports Day", ("sky", "sand"), ("red", "blue", "white"), ("circle", "triangle", "star"),
+    Theme("Sports Day", ("sand",), ("red", "blue", "white"), ("circle", "triangle", "star"),
           ("striped",), n_objects=(0.15, 0.35, 0.5)),
-    Theme("Harbour Festival", ("sky", "grey"), ("blue", "white", "red"), ("triangle", "diamond", "square"),
+    Theme("Harbour Festival", ("sky",), ("blue", "white", "red"), ("triangle", "diamond", "square"),
           ("striped", "solid")),
-    Theme("Winter Gala", ("cream", "night"), ("blue", "purple", "black"), ("hexagon", "star", "diamond"),
+    Theme("Winter Gala", ("ice",), ("blue", "purple", "black"), ("hexagon", "star", "diamond"),
           ("checkered",), n_objects=(0.5, 0.3, 0.2), near_duplicate_rate=0.1),
-    Theme("Science Expo", ("grey", "cream"), ("green", "blue", "orange"), ("hexagon", "square", "triangle"),
+    Theme("Science Expo", ("grey",), ("green", "blue", "orange"), ("hexagon", "square", "triangle"),
           ("checkered", "dotted")),
-    Theme("Summer Concert", ("dusk", "sand"), ("purple", "orange", "red"), ("star", "circle"),
+    Theme("Summer Concert", ("dusk",), ("purple", "orange", "red"), ("star", "circle"),
           ("striped", "dotted"), near_duplicate_rate=0.12),
-    Theme("Art Walk", ("cream", "sand", "mint"), (), (), ("striped", "checkered")),
+    Theme("Art Walk", ("cream",), (), (), ("striped", "checkered")),
 ]
 STYLES = ("plain", "house", "both")
 

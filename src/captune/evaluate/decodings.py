@@ -23,10 +23,12 @@ QUALITY_METRICS = ("bleu_4", "cider", "rouge_l")
 CLIP_METRICS = ("clipscore",)
 
 
-def parse_decodings(names: str | Sequence[str | Decoding]) -> dict[str, Decoding]:
-    """``"beam,top_k,top_p"`` (preset names) or a list of names / ``Decoding`` objects, by name."""
+def parse_decodings(names: str | Sequence[str | Decoding] | Mapping[str, Decoding]) -> dict[str, Decoding]:
+    """``"beam,top_k,top_p"`` (preset names), a list of names / ``Decoding`` objects, or ``{name: Decoding}``."""
     from captune.generate import decoding_preset
 
+    if isinstance(names, Mapping):
+        return dict(names)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     out: dict[str, Decoding] = {}

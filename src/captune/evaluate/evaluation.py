@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +52,7 @@ def evaluate(
     adapter: str | os.PathLike | None = None,
     predictions: str | os.PathLike | None = None,
     decoding: Decoding | str = "beam",
-    decodings: str | Sequence[str | Decoding] = (),
+    decodings: str | Sequence[str | Decoding] | Mapping[str, Decoding] = (),
     metrics: Sequence[str] | None = None,
     clip_model: str | None = None,
     prompt: str | None = None,
