@@ -20,7 +20,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/captune-demo-bench")
     ap.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the demo's)")
-    ap.add_argument("--images", type=int, default=300, help="shapes-world images (default: the demo's)")
+    ap.add_argument("--images", type=int, default=None, help="shapes-world images (default: the demo's)")
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     import torch
@@ -34,7 +34,8 @@ def main() -> None:
         print(f"[{time.time() - t0:6.1f} s] {msg}", flush=True)
 
     t0 = time.time()
-    summary = run_demo(args.out, echo=echo, progress=False, **({"steps": args.steps} if args.steps else {}), n_images=args.images)
+    sizes = {k: v for k, v in (("steps", args.steps), ("n_images", args.images)) if v is not None}
+    summary = run_demo(args.out, echo=echo, progress=False, **sizes)
     total = time.time() - t0
     steps = [(m, round(b[0] - a, 1)) for (a, m), b in zip(marks, marks[1:] + [(time.time(), "")])]
     print(summary_table(summary))
