@@ -6,10 +6,11 @@ from captune.cli import cli
 from captune.data.records import read_records
 
 
-def test_demo_group_prints_help():
-    result = CliRunner().invoke(cli, ["demo"])
+def test_demo_help_lists_the_subcommands_and_defaults():
+    result = CliRunner().invoke(cli, ["demo", "--help"])
     assert result.exit_code == 0
-    assert "world" in result.output and "Usage" in result.output
+    assert "Usage" in result.output and "world" in result.output and "build-base" in result.output
+    assert "default 800" in result.output
 
 
 def test_demo_world_json_writes_the_files(tmp_path):
