@@ -74,7 +74,7 @@ def test_captioner_names_colours_shapes_and_sizes_of_fresh_images(shipped_captio
     figures = object_accuracy(captions, scenes)
     # chance is 1/8 for a colour, 1/6 for a shape, 1/2 for a size
     assert figures["colour"] >= 0.75, list(zip(captions, [s.describe() for s in scenes]))
-    assert figures["shape"] >= 0.5 and figures["naming"] >= 0.5 and figures["size"] >= 0.85
+    assert figures["shape"] >= 0.6 and figures["naming"] >= 0.6 and figures["size"] >= 0.75
     assert figures["count"] >= 0.5
     # and the manifest holds the same kind of figures on 200 held-out images
     greedy = read_manifest()["figures"]["captioner"]["greedy"]
