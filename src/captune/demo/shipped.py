@@ -84,13 +84,18 @@ def load_shipped(kind: str, root: str | os.PathLike = WEIGHTS_DIR):
 
 @contextmanager
 def quiet_transformers():
-    """No "Loading weights" progress bars for models of a few MB (restored afterwards)."""
+    """No "Loading weights" progress bars for models of a few MB, and no deprecation notice that
+    peft triggers in transformers >= 5.24 (both restored afterwards)."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
