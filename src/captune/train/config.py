@@ -93,7 +93,7 @@ class EvalSection(Schema):
     every_steps: int | None = Field(None, ge=1)
     """Evaluate every N optimizer steps (null: at the end of each epoch)."""
     subset: int = Field(64, ge=1)
-    """Validation images captioned for generation metrics (a fixed subset: the first N)."""
+    """Validation images captioned for generation metrics (a fixed subset spread evenly over the file)."""
     loss_subset: int = Field(512, ge=1)
     """Validation examples used for the validation loss (the first N)."""
     metrics: list[str] = Field(default_factory=lambda: ["bleu_1", "bleu_2", "bleu_4", "rouge_l", "cider"])

@@ -17,13 +17,24 @@ from captune.io import write_jsonl
 from captune.train.data import CaptionDataset, Collate
 
 
+def spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them when ``k >= n``).
+
+    Caption files are often ordered (by event, by date, by photographer): the first ``k``
+    records would be a biased sample and would pick the best checkpoint on one event.
+    """
+    if k >= n:
+        return list(range(n))
+    return [i * n // k for i in range(k)]
+
+
 class Validator:
     def __init__(self, recipe, records):
         self.r = recipe
         cfg = recipe.cfg
         root = recipe._root(cfg.data.val)
         self.loss_ds = CaptionDataset(records, root, cfg.data.prompt, "all", cfg.train.seed, recipe.features)
-        subset = records[: cfg.eval.subset]
+        subset = [records[i] for i in spread(len(records), cfg.eval.subset)]
         self.items = [CaptionItem(r.image_id, str(Path(root) / r.image), r.meta) for r in subset]
         self.refs = [r.captions for r in subset]
 

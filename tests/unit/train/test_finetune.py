@@ -150,3 +150,22 @@ def test_generation_metrics_during_training_pick_best(colour_data, tmp_path):
     assert best["step"] == top["step"]
     preds = read_jsonl(out / "predictions" / "val_step000012.jsonl")
     assert len(preds) == 12 and {"image_id", "caption", "references"} <= set(preds[0])
+
+
+def test_generation_metrics_use_images_from_the_whole_validation_file(colour_data, tmp_path):
+    out = tmp_path / "run"
+    finetune(make_cfg(colour_data, out, "train.max_steps=2", "eval.every_steps=2", "eval.subset=4",
+                      "eval.metrics=[bleu_4]", "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=4"))
+    ids = [r["image_id"] for r in read_jsonl(colour_data)]
+    captioned = [p["image_id"] for p in read_jsonl(out / "predictions" / "val_step000002.jsonl")]
+    # an ordered file (by event, by date) must not be judged on its first few images only
+    assert captioned == [ids[i * len(ids) // 4] for i in range(4)]
+    assert captioned[-1] in ids[len(ids) // 2:]
+
+
+def test_spread_takes_evenly_spaced_indices():
+    from captune.train.evaluation import spread
+
+    assert spread(10, 5) == [0, 2, 4, 6, 8]
+    assert spread(3, 5) == [0, 1, 2]
+    assert len(set(spread(1001, 30))) == 30 and max(spread(1001, 30)) > 900
