@@ -118,9 +118,11 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
               f"output_dir={run_dir}", f"train.seed={seed}", "eval.metrics=[bleu_4,rouge_l,cider]",
               "eval.monitor=cider+bleu_4"]
     if embedded:
-        # The shipped base is small and CPU-friendly: a short, high learning-rate LoRA run on the
-        # language model and the Q-Former (which must learn to look at the venue to name the event).
+        # The shipped base is small and CPU-friendly: a short, high learning-rate LoRA run on all
+        # three parts. The ViT adapts too: its features were warmed up on objects, and naming the
+        # event means seeing the venue (with a frozen ViT the model names one event for all).
         settings = ["finetune.r=16", "finetune.alpha=32", "finetune.targets=all_linear", "finetune.qformer=lora",
+                    "finetune.vision=lora",
                     f"train.max_steps={steps or DEMO_STEPS}", "train.batch_size=16", "train.lr=2e-3",
                     "train.warmup_ratio=0.05", "eval.every_steps=50", "eval.subset=30", "eval.batch_size=30",
                     "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=48", "data.max_caption_tokens=40"]
