@@ -11,6 +11,7 @@ import sys
 import click
 
 from captune import __version__
+from captune.demo.run import DEMO_IMAGES, DEMO_STEPS
 from captune.errors import CaptuneError
 
 
@@ -181,9 +182,10 @@ def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_siz
 @click.option("--model", default=None, help="Your base model (name, Hugging Face id or folder); needs --data.")
 @click.option("--data", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Your caption dataset (any format `captune data validate` reads); needs --model.")
-@click.option("--images", "n_images", default=1000, show_default=True, type=click.IntRange(min=20),
+@click.option("--images", "n_images", default=DEMO_IMAGES, show_default=True, type=click.IntRange(min=20),
               help="Shapes-world images to generate (embedded demo only).")
-@click.option("--steps", default=None, type=click.IntRange(min=1), help="Fine-tuning steps (default 800, or 300 with --model).")
+@click.option("--steps", default=None, type=click.IntRange(min=1),
+              help=f"Fine-tuning steps (default {DEMO_STEPS}, or 300 with --model).")
 @click.option("--seed", default=0, show_default=True, help="Seed for data, split and training.")
 @click.option("--clip-model", default=None, help="CLIP model for CLIPScore (default: the shipped tiny CLIP in the embedded demo).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")

@@ -6,9 +6,9 @@ relations only with the words of ``ATTRIBUTE_VOCAB``; a relation is always told 
 subject (``objects[i]`` of ``(i, relation, j)``), so the words match ``Scene.attributes()``.
 *House* captions are a photography club's Instagram style: an opener and the event, then
 the same facts in a livelier frame, every object in full ("Moments from Spring Fair: a small
-dotted red circle steals the show above a large solid blue square."). Both are always true of the scene. ``add_noise`` decorates a caption
-with what raw social-media captions carry (@handles, hashtags, "Swipe →", links, emoji) for
-cleaning demos.
+dotted red circle steals the show above a large solid blue square."). Both are always true
+of the scene. ``add_noise`` decorates a caption with what raw social-media captions carry
+(@handles, hashtags, "Swipe →", links, emoji) for cleaning demos.
 
     >>> plain_captions(scene, rng, n=5); house_captions(scene, "Spring Fair", rng, n=5)
 """

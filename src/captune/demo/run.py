@@ -28,6 +28,7 @@ from captune.errors import CaptuneError
 DEMO_MODEL = "shapes-blip2-opt"
 DEMO_IMAGES = 1000  # 700 to train on, 200 to test: intervals tight enough to tell a real gain
 DEMO_STEPS = 800
+DEMO_MAX_NEW_TOKENS = 48  # house-style captions run to 40 tokens of the shipped tokenizer
 SUMMARY_METRICS = ("bleu_4", "cider", "rouge_l", "meteor", "clipscore", "attr_accuracy")
 EVAL_METRICS = ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "distinct_1", "distinct_2",
                 "self_bleu", "vocab_size", "mean_length", "attr_map", "attr_mar", "attr_accuracy"]
@@ -125,7 +126,8 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
                     "finetune.vision=lora",
                     f"train.max_steps={steps or DEMO_STEPS}", "train.batch_size=16", "train.lr=2e-3",
                     "train.warmup_ratio=0.05", "eval.every_steps=50", "eval.subset=30", "eval.batch_size=30",
-                    "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=48", "data.max_caption_tokens=40"]
+                    "eval.decoding.strategy=greedy", f"eval.decoding.max_new_tokens={DEMO_MAX_NEW_TOKENS}",
+                    "data.max_caption_tokens=40"]
     else:
         import torch
 
@@ -154,8 +156,7 @@ def _evaluate(run_dir: Path, base: str, test: Path, clip_model, embedded: bool, 
         metrics = [m for m in metrics if not m.startswith("attr_")]
     if clip_model:
         metrics += ["clipscore", "refclipscore"]
-    # House-style captions run to 40 tokens of the shipped tokenizer: room for all of them.
-    length = {"max_new_tokens": 48} if embedded else {}
+    length = {"max_new_tokens": DEMO_MAX_NEW_TOKENS} if embedded else {}
     decoding = decoding_preset("greedy" if embedded else "beam", **length)
     compared = {name: decoding_preset(name, **length) for name in ("beam", "top_k", "top_p")}
     results = {}
