@@ -114,13 +114,58 @@ def load_training_state(directory: Path, model, optimizer, scheduler) -> Trainer
 
 
 def _load_weights(directory: Path, model) -> None:
+    """Load the saved trained weights into ``model``, every key accounted for (or refuse)."""
     if is_peft(model):
-        from peft import set_peft_model_state_dict
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-        set_peft_model_state_dict(model, load_file(directory / "adapter_model.safetensors"))
+        adapter = load_file(directory / "adapter_model.safetensors")
+        _check_keys(directory / "adapter_model.safetensors", set(adapter), set(get_peft_model_state_dict(model)))
+        set_peft_model_state_dict(model, adapter)
         return
+    load_strict(model, _read_full_weights(directory), directory)
+
+
+def _read_full_weights(directory: Path) -> dict[str, torch.Tensor]:
     index = directory / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() else [
         "model.safetensors"]
+    state: dict[str, torch.Tensor] = {}
     for name in files:
-        model.load_state_dict(load_file(directory / name), strict=False)
+        state |= load_file(directory / name)
+    return state
+
+
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """``module.load_state_dict`` with every key present, where a tied weight (OPT's ``lm_head``
+    and ``embed_tokens``, which ``save_pretrained`` writes once) counts as present when the tensor
+    it shares is saved."""
+    expected = module.state_dict(keep_vars=True)
+    aliases = _aliases(expected)
+    tied = {k: next(a for a in aliases[k] if a in state) for k in expected
+            if k not in state and any(a in state for a in aliases[k])}
+    _check_keys(source, set(state), set(expected) - set(tied))
+    try:
+        module.load_state_dict(state | {k: state[a] for k, a in tied.items()}, strict=True)
+    except RuntimeError as e:
+        raise CaptuneError(f"{source}: the saved weights do not fit this model ({e}); "
+                           "resume with the model and finetune settings the checkpoint was trained with") from None
+
+
+def _aliases(state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """For each key, the other keys naming the same tensor (tied weights)."""
+    by_tensor: dict[int, list[str]] = {}
+    for k, v in state.items():
+        by_tensor.setdefault(id(v), []).append(k)
+    return {k: [a for a in by_tensor[id(v)] if a != k] for k, v in state.items()}
+
+
+def _check_keys(source: Path, saved: set[str], expected: set[str]) -> None:
+    missing, unexpected = sorted(expected - saved), sorted(saved - expected)
+    if not missing and not unexpected:
+        return
+    parts = [f"{what} keys ({len(keys)}): {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+             for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+    raise CaptuneError(
+        f"{source}: the saved weights do not match the model being trained; {'; '.join(parts)}. The checkpoint "
+        "is damaged or was written for another model or finetune setting: resume with the run's own config, "
+        "or start a new run in another output_dir")
