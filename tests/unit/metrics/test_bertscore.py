@@ -1,8 +1,10 @@
-"""BERTScore against a slow reference implementation and, when installed, the bert_score package."""
+"""BERTScore against a slow reference implementation and the bert_score package (a test extra)."""
 
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,8 +13,8 @@ import torch
 from tiny_encoders import build_tiny_bert, build_tiny_roberta
 
 from captune.metrics.base import MetricUnavailable
-from captune.metrics.bertscore import bertscore, resolve_layer
-from captune.metrics.encoders import Encoder
+from captune.metrics.bertscore import bertscore, encode, resolve_layer
+from captune.metrics.encoders import Encoder, load_encoder
 
 CANDIDATES = [
     "a dog runs on the grass",
@@ -102,23 +104,103 @@ def test_roberta_encodes_with_a_leading_space(roberta_dir):
     np.testing.assert_allclose(_prf(result), expected, atol=1e-5)
 
 
-def test_matches_bert_score_package(bert_dir):
-    bert_score = pytest.importorskip("bert_score")
-    for idf in (False, True):
+# bert_score cannot encode an empty sentence on transformers 5 (its tokenizers lack
+# build_inputs_with_special_tokens), so the empty case is tested without it (below).
+PARITY_CANDIDATES = CANDIDATES + ["an empty street at night with a red ball"]
+PARITY_REFERENCES = REFERENCES + [["the street is empty", "bright lights at night"]]
+# A baseline table in bert_score's format, one row per layer in order (bert_score picks the row by
+# position, captune by the LAYER column).
+BASELINE_ROWS = [(0, 0.1, 0.1, 0.1), (1, 0.3, 0.4, 0.5), (2, 0.2, 0.3, 0.4), (3, 0.35, 0.3, 0.25)]
+
+
+def bert_score_package(model_dir, layer, idf, baseline=None):
+    """``(P, R, F)`` per candidate from the ``bert_score`` package itself."""
+    import bert_score
+
+    rescale = {"rescale_with_baseline": True, "lang": "en", "baseline_path": str(baseline)} if baseline else {}
+    with warnings.catch_warnings():  # its baseline read hands torch a read-only pandas array
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         p, r, f = bert_score.score(
-            CANDIDATES,
-            REFERENCES,
-            model_type=str(bert_dir),
-            num_layers=2,
+            PARITY_CANDIDATES,
+            PARITY_REFERENCES,
+            model_type=str(model_dir),
+            num_layers=layer,
             idf=idf,
             batch_size=3,
             nthreads=0,
             device="cpu",
+            **rescale,
         )
-        result = bertscore(
-            CANDIDATES, REFERENCES, bertscore_model=str(bert_dir), bertscore_layer=2, bertscore_idf=idf
-        )
-        np.testing.assert_allclose(_prf(result), np.stack([p, r, f], 1), atol=1e-5)
+    return torch.stack([p, r, f], 1).double().numpy()
+
+
+@pytest.fixture
+def roberta_prefix_space(monkeypatch):
+    """Make ``bert_score`` encode RoBERTa with the leading space it asks for.
+
+    ``bert_score.utils.sent_encode`` passes ``add_prefix_space=True`` to ``tokenizer.encode``;
+    transformers 5 ignores it there, so without this its RoBERTa tokens start without the space
+    (captune keeps the space, as ``bert_score`` gets on transformers 4). Loading the tokenizer with
+    ``add_prefix_space=True`` restores what ``bert_score`` asked for; everything else is its own.
+    """
+    from bert_score import utils
+    from transformers import AutoTokenizer
+
+    def get_tokenizer(model_type, use_fast=False):
+        return AutoTokenizer.from_pretrained(model_type, use_fast=use_fast, add_prefix_space=True)
+
+    monkeypatch.setattr(sys.modules["bert_score.score"], "get_tokenizer", get_tokenizer)
+    return get_tokenizer
+
+
+@pytest.fixture(scope="module")
+def baseline_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("baseline") / "tiny.tsv"
+    path.write_text("LAYER,P,R,F\n" + "".join(",".join(map(str, row)) + "\n" for row in BASELINE_ROWS))
+    return path
+
+
+@pytest.mark.parametrize("rescale", [False, True], ids=["raw", "rescaled"])
+@pytest.mark.parametrize("idf", [False, True], ids=["no-idf", "idf"])
+@pytest.mark.parametrize("layer", [1, 3])
+def test_bert_matches_bert_score_package(bert_dir, baseline_file, layer, idf, rescale):
+    expected = bert_score_package(bert_dir, layer, idf, baseline_file if rescale else None)
+    result = bertscore(
+        PARITY_CANDIDATES,
+        PARITY_REFERENCES,
+        bertscore_model=str(bert_dir),
+        bertscore_layer=layer,
+        bertscore_idf=idf,
+        bertscore_baseline=str(baseline_file) if rescale else None,
+    )
+    _assert_parity(_prf(result), expected, BASELINE_ROWS[layer][1:] if rescale else (0, 0, 0))
+
+
+@pytest.mark.parametrize("idf", [False, True], ids=["no-idf", "idf"])
+def test_roberta_matches_bert_score_package(roberta_dir, roberta_prefix_space, baseline_file, idf):
+    from bert_score.utils import sent_encode
+
+    tok = roberta_prefix_space(str(roberta_dir))
+    captune_tok = load_encoder(str(roberta_dir), "cpu").tokenizer
+    for s in PARITY_CANDIDATES + [r for refs in PARITY_REFERENCES for r in refs]:
+        assert sent_encode(tok, s) == encode(captune_tok, s), s
+    expected = bert_score_package(roberta_dir, 2, idf, baseline_file)
+    result = bertscore(
+        PARITY_CANDIDATES,
+        PARITY_REFERENCES,
+        bertscore_model=str(roberta_dir),
+        bertscore_layer=2,
+        bertscore_idf=idf,
+        bertscore_baseline=str(baseline_file),
+    )
+    _assert_parity(_prf(result), expected, BASELINE_ROWS[2][1:])
+
+
+def _assert_parity(ours, theirs, baseline):
+    """Equal to 1e-6 before rescaling: bert_score works in float32 (measured differences up to
+    3e-7), and rescaling by b multiplies a difference by 1 / (1 - b), so it is undone first."""
+    unscale = 1 - np.asarray(baseline, dtype=float)
+    np.testing.assert_allclose((ours - theirs) * unscale, 0, atol=1e-6)
 
 
 def test_idf_option_accepts_text(bert_dir):
