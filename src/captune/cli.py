@@ -391,19 +391,38 @@ def data_clean(input, out, config, as_json, format, image_root, **options) -> No
               help="train,val[,test] fractions summing to 1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the image order.")
 @click.option("--stratify", default=None, help="Metadata field to stratify by (e.g. event).")
+@click.option("--group-near-duplicates", is_flag=True,
+              help="Also keep images whose perceptual hashes are close in one split (bursts, re-encodes).")
+@click.option("--hash-threshold", type=click.IntRange(0, 256), default=None,
+              help="Bits of 256 two near-duplicates may differ in (default 48; implies --group-near-duplicates).")
+@click.option("--max-group-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Refuse a near-duplicate group holding more than this share of the images (and more than 10).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the split files.")
 @click.option("--json", "as_json", is_flag=True, help="Print split.json.")
-def data_split(records, ratios, seed, stratify, out, as_json) -> None:
-    """Split RECORDS by image into train/val(/test) files, deterministically."""
+def data_split(records, ratios, seed, stratify, group_near_duplicates, hash_threshold, max_group_share, out,
+               as_json) -> None:
+    """Split RECORDS by image into train/val(/test) files, deterministically.
+
+    Records sharing an image file, a meta.group, or linked by meta.near_duplicate_of (an image
+    id) always stay together.
+    """
+    from captune.data.near_duplicates import DEFAULT_THRESHOLD
     from captune.data.split import split_file
 
-    result = split_file(records, out, ratios, seed, stratify)
+    if group_near_duplicates and hash_threshold is None:
+        hash_threshold = DEFAULT_THRESHOLD
+    result = split_file(records, out, ratios, seed, stratify, hash_threshold, max_group_share)
     summary = result.to_json()
     if as_json:
         echo_json(summary)
         return
     for name, n in summary["counts"].items():
         click.echo(f"{name:<6} {n:>7} images {summary['captions'][name]:>8} captions -> {out}/{name}.jsonl")
+    grouping = summary["grouping"]
+    if grouping["near_duplicates"]:
+        found = grouping["near_duplicates"]
+        click.echo(f"{found['groups']} near-duplicate groups at {found['threshold']} bits (largest {found['largest']} "
+                   f"images); {grouping['units']} units kept whole, the largest {grouping['largest_unit']} images")
 
 
 @data.command("inspect")
