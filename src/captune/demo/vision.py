@@ -17,7 +17,7 @@ both on the vision tower only, before the captioner's pretraining:
 
     init_positions(model.vision_model)
     batches = fresh_batches(processor.image_processor, batch_size=64, seed=0)
-    figures = warm_up_vision(model.vision_model, batches, VisionWarmup(), held=(pixels, scenes))
+    figures = warm_up_vision(model.vision_model, batches, VisionWarmup(), val=(pixels, scenes))
 """
 
 from __future__ import annotations
@@ -126,9 +126,9 @@ def fresh_batches(image_processor, batch_size: int, seed: int = 0,
 
 def warm_up_vision(vision_model, batches: Iterator[tuple[torch.Tensor, Sequence[Scene]]],
                    cfg: VisionWarmup = VisionWarmup(), seed: int = 0,
-                   held: tuple[torch.Tensor, Sequence[Scene]] | None = None, progress: bool | None = None) -> dict:
+                   val: tuple[torch.Tensor, Sequence[Scene]] | None = None, progress: bool | None = None) -> dict:
     """Train ``vision_model`` to tell each patch's attributes on ``cfg.steps`` of ``batches``;
-    returns loss, seconds and held-out accuracy."""
+    returns loss, seconds and the per-patch accuracy on ``val`` (validation pixels and scenes)."""
     from tqdm.auto import tqdm
 
     grid = _grid(vision_model)
@@ -155,9 +155,9 @@ def warm_up_vision(vision_model, batches: Iterator[tuple[torch.Tensor, Sequence[
     vision_model.eval()
     figures = {"steps": cfg.steps, "seconds": round(time.perf_counter() - t0, 1), "batch_size": cfg.batch_size,
                "final_loss": round(float(np.mean(losses[-50:])), 4)}
-    if held is not None:
-        accuracy = patch_accuracy(vision_model, head, *held)
-        figures["held_out_accuracy"] = {name: round(v, 4) for name, v in accuracy.items()}
+    if val is not None:
+        accuracy = patch_accuracy(vision_model, head, *val)
+        figures["val_accuracy"] = {name: round(v, 4) for name, v in accuracy.items()}
     return figures
 
 

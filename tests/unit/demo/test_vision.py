@@ -134,11 +134,11 @@ def test_warm_up_trains_the_vit_and_is_seeded(world):
         vit = _vit()
         before = vit.encoder.layers[0].mlp.fc1.weight.clone()
         figures = warm_up_vision(vit, fresh_batches(processor, 8, seed=1), cfg, seed=1,
-                                 held=(held_pixels, held_scenes), progress=False)
+                                 val=(held_pixels, held_scenes), progress=False)
         assert not torch.equal(before, vit.encoder.layers[0].mlp.fc1.weight) and not vit.training
         runs.append((vit.encoder.layers[0].mlp.fc1.weight.detach().clone(), figures))
     assert torch.equal(runs[0][0], runs[1][0])
-    held_out = runs[0][1]["held_out_accuracy"]
+    held_out = runs[0][1]["val_accuracy"]
     assert runs[0][1]["steps"] == 6 and set(held_out) == set(ATTRIBUTES)
     assert all(0.0 <= v <= 1.0 for v in held_out.values())
     assert np.isfinite(runs[0][1]["final_loss"])
