@@ -166,8 +166,11 @@ def load_checkpoint(path: str | os.PathLike, model: str | None = None, dtype: st
         return net, processor, meta
     from peft import PeftModel
 
+    from captune.models.peft import load_full_parts
+
     base, _ = load_captioner(model or meta["base_model"], dtype=dtype)
     net = PeftModel.from_pretrained(base, str(path))
+    load_full_parts(net, path)
     if merge:
         net = net.merge_and_unload()
     net.eval()

@@ -1,9 +1,11 @@
-"""Checkpoints: ``checkpoints/{best,last}/`` with the adapter (or full weights), processor,
-resolved config and ``captune.json``; ``last/`` also holds the training state for ``--resume``.
+"""Checkpoints: ``checkpoints/{best,last}/`` with the adapter (and ``full_parts.safetensors`` for
+a part trained in full next to LoRA) or the full weights, the processor, the resolved config and
+``captune.json``; ``last/`` also holds the training state for ``--resume``.
 
 A checkpoint is written to a temporary folder and renamed into place, so a kill during a save
-leaves the previous checkpoint intact. The adapter loads with plain
-``PeftModel.from_pretrained(Blip2ForConditionalGeneration.from_pretrained(base), path)``.
+leaves the previous checkpoint intact. An adapter loads with plain
+``PeftModel.from_pretrained(Blip2ForConditionalGeneration.from_pretrained(base), path)``, after
+``base.load_state_dict(load_file(path / "full_parts.safetensors"), strict=False)`` when that file is there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from captune.config import dump_config
 from captune.errors import CaptuneError
 from captune.io import write_json
 from captune.models.loading import CHECKPOINT_META
+from captune.models.peft import full_part_weights, load_full_parts, save_full_parts
 
 STATE_DIR = "trainer_state"
 
@@ -63,6 +66,8 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     try:
         model.save_pretrained(tmp, safe_serialization=True)
+        if is_peft(model):
+            save_full_parts(model, tmp)
         processor.save_pretrained(tmp)
         dump_config(config, tmp / "config.yaml")
         write_json(tmp / CHECKPOINT_META, meta | {"kind": "peft" if is_peft(model) else "full"})
@@ -121,6 +126,7 @@ def _load_weights(directory: Path, model) -> None:
         adapter = load_file(directory / "adapter_model.safetensors")
         _check_keys(directory / "adapter_model.safetensors", set(adapter), set(get_peft_model_state_dict(model)))
         set_peft_model_state_dict(model, adapter)
+        load_full_parts(model, directory, expected=set(full_part_weights(model)))
         return
     load_strict(model, _read_full_weights(directory), directory)
 

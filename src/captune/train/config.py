@@ -19,7 +19,7 @@ class ModelSection(Schema):
     name: str = "tiny-blip2-opt"
     """Model to fine-tune: a name from `captune models list`, a Hugging Face id or a local directory."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Dtype of the weights (Flan-T5: bfloat16 or float32 only)."""
+    """Dtype of the frozen weights; trained ones stay float32 (Flan-T5: bfloat16 or float32 only)."""
     quantization: Literal["none", "4bit", "8bit"] = "none"
     """QLoRA: load the language model in 4 or 8 bits with bitsandbytes (CUDA only)."""
     image_size: int | None = None
@@ -74,7 +74,7 @@ class TrainSection(Schema):
     max_grad_norm: float | None = Field(1.0, gt=0)
     """Clip gradients to this norm (null: no clipping)."""
     precision: Literal["no", "bf16", "fp16"] = "no"
-    """Mixed precision autocast (fp16 uses a gradient scaler; Flan-T5 refuses fp16)."""
+    """Mixed precision: autocast over float32 trained weights (fp16 uses a gradient scaler; Flan-T5 refuses fp16)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
     feature_cache: Literal["auto"] | bool = "auto"
@@ -87,6 +87,11 @@ class TrainSection(Schema):
     """Steps between training-loss log lines."""
     num_workers: int = Field(0, ge=0)
     """DataLoader worker processes for image loading."""
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _bare_no(cls, v):
+        return "no" if v is False else v  # YAML reads a bare `no` as false
 
 
 class EvalSection(Schema):

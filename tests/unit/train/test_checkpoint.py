@@ -94,3 +94,48 @@ def test_adapter_with_wrong_keys_is_refused(tmp_path):
     fresh, _ = tuned()
     with pytest.raises(CaptuneError, match="lora_Z"):
         load_training_state(last, fresh, *optim(fresh))
+
+
+def base_weights(net) -> dict[str, torch.Tensor]:
+    return weights(net.get_base_model())
+
+
+@pytest.mark.parametrize("parts", [{"vision": "full", "lm": "lora"}, {"qformer": "full", "lm": "lora"},
+                                   {"qformer": "lora", "lm": "full"}])
+def test_full_part_next_to_lora_round_trips(tmp_path, parts):
+    """The full part is saved beside the adapter and comes back, for inference and for resume."""
+    from peft import PeftModel
+
+    from captune.models.loading import load_checkpoint
+
+    trained, processor = tuned(seed=1, **parts)
+    last = save_last(tmp_path / "last", trained, processor)
+    assert (last / "full_parts.safetensors").exists()
+    loaded, _, meta = load_checkpoint(last)
+    assert meta["kind"] == "peft"
+    assert_same(base_weights(loaded), base_weights(trained))
+    fresh, _ = tuned(**parts)
+    load_training_state(last, fresh, *optim(fresh))
+    assert_same(base_weights(fresh), base_weights(trained))
+    # plain peft, as the README shows: the full parts into the base model, then the adapter
+    base, _ = build_tiny_blip2("opt")
+    base.load_state_dict(load_file(last / "full_parts.safetensors"), strict=False)
+    assert_same(base_weights(PeftModel.from_pretrained(base, last)), base_weights(trained))
+
+
+def test_lora_only_checkpoint_loads_with_plain_peft(tmp_path):
+    from peft import PeftModel
+
+    trained, processor = tuned(seed=1, qformer="lora")
+    best = save_last(tmp_path / "best", trained, processor)
+    assert not (best / "full_parts.safetensors").exists()
+    assert_same(base_weights(PeftModel.from_pretrained(build_tiny_blip2("opt")[0], best)), base_weights(trained))
+
+
+def test_full_parts_file_with_wrong_keys_is_refused(tmp_path):
+    trained, processor = tuned(seed=1, qformer="full")
+    last = save_last(tmp_path / "last", trained, processor)
+    _edit(last / "full_parts.safetensors", lambda t: t.pop("query_tokens"))
+    fresh, _ = tuned(qformer="full")
+    with pytest.raises(CaptuneError, match="missing: query_tokens"):
+        load_training_state(last, fresh, *optim(fresh))
