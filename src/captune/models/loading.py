@@ -76,7 +76,7 @@ def _load_pretrained(name: str, source: str, dtype: str, quantization: str, devi
     kwargs: dict[str, Any] = {"dtype": DTYPES[dtype]}
     if quantization != "none":
         kwargs["quantization_config"] = quantization_config(quantization, dtype)
-        device_map = device_map or {"": 0}
+    device_map = device_map_for(quantization, device_map)
     if device_map is not None:
         kwargs["device_map"] = device_map
     target = str(path) if is_local else source
@@ -86,6 +86,19 @@ def _load_pretrained(name: str, source: str, dtype: str, quantization: str, devi
     except OSError as e:
         raise ModelNotFoundError(_missing_message(name, source, is_local, e)) from None
     return model, processor
+
+
+def device_map_for(quantization: str, device_map: Any = None, local_rank: int | None = None):
+    """Where ``from_pretrained`` puts the weights: ``device_map`` when given; for QLoRA, which loads
+    straight onto a GPU, this process's own GPU (its local rank under ``accelerate launch``, so two
+    processes do not both load onto GPU 0); otherwise None (the caller moves the model)."""
+    if device_map is not None or quantization == "none":
+        return device_map
+    if local_rank is None:
+        from accelerate import PartialState
+
+        local_rank = PartialState().local_process_index
+    return {"": local_rank}
 
 
 def _with_cache_first(load, target: str, is_local: bool, **kwargs):

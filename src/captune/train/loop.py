@@ -4,8 +4,10 @@
     captune train configs/finetune/tiny-lora.yaml output_dir=runs/tiny
     accelerate launch -m captune train CONFIG.yaml     # several GPUs or machines
 
-Runs on accelerate (DDP, FSDP or DeepSpeed as the accelerate config says). Only the main
-process writes; validation loss and captions are gathered from all processes.
+Runs on accelerate with one process or several under DDP (tested with two CPU processes on
+gloo); FSDP and DeepSpeed are refused, since checkpoints and validation use the main process's
+whole model. Only the main process writes; validation loss and captions are gathered from all
+processes.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Finetune:
             log_with=_available_trackers(cfg.log.trackers) or None,
             project_dir=str(self.out),
         )
+        check_distributed(self.acc.distributed_type)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world != self.acc.num_processes:
             raise CaptuneError(f"launched as {world} processes but accelerate joined {self.acc.num_processes}; "
@@ -306,6 +309,18 @@ class Finetune:
             self.log.close()
         if self.acc.log_with:
             self.acc.end_training()
+
+
+def check_distributed(kind) -> None:
+    """Refuse engines that shard the weights across processes: checkpoints are written from the
+    main process's unwrapped model and validation runs on it, which holds every weight under DDP only."""
+    from accelerate.utils import DistributedType
+
+    if kind in (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM):
+        raise CaptuneError(
+            f"accelerate is configured for {kind.value}: captune trains with DDP (one full copy of the model "
+            "per process) and would save incomplete checkpoints from sharded weights. Choose multi-GPU in "
+            "`accelerate config`, or launch with `accelerate launch --multi_gpu --num_processes N`")
 
 
 def _available_trackers(names: list[str]) -> list[str]:
