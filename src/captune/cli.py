@@ -14,6 +14,8 @@ from captune import __version__
 from captune.demo.run import DEMO_IMAGES, DEMO_STEPS
 from captune.errors import CaptuneError
 
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")  # as captune.models.loading (kept out: it imports torch)
+
 
 class _Group(click.Group):
     """A group that turns ``CaptuneError`` into one clear line on stderr and exit status 2."""
@@ -28,6 +30,15 @@ class _Group(click.Group):
 
 def echo_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def unavailable_line(unavailable: dict[str, str]) -> str:
+    """All metrics that cannot run here on one line, those with the same reason named together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in unavailable.items():
+        by_reason.setdefault(reason, []).append(name)
+    named = [f"{', '.join(names)} ({reason})" for reason, names in by_reason.items()]
+    return "unavailable here: " + "; ".join(named)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +139,9 @@ def train(config, overrides, resume, dry_run, help_config, as_json, progress) ->
               help="Fine-tuned checkpoint folder (its base model and prompt are used unless given).")
 @click.option("--input", "input_", required=True, type=click.Path(exists=True),
               help="A folder of images or a records JSONL file.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Predictions JSONL (appended, resumable).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Predictions JSONL (appended, resumable; a file written with another model, adapter, prompt, "
+                   "dtype, decoding or clean-up is refused).")
 @click.option("--image-root", default=None, help="Folder that relative image paths in records resolve against.")
 @click.option("--decoding", default="beam", show_default=True,
               type=click.Choice(["greedy", "beam", "top_k", "top_p", "temperature"]), help="Decoding preset.")
@@ -142,11 +155,11 @@ def train(config, overrides, resume, dry_run, help_config, as_json, progress) ->
 @click.option("--min-new-tokens", type=int, help="Minimum caption length in tokens.")
 @click.option("--max-new-tokens", type=int, help="Maximum caption length in tokens.")
 @click.option("--num-return-sequences", type=int, help="Captions per image (kept as candidates).")
-@click.option("--seed", type=int, help="Sampling seed.")
+@click.option("--seed", type=int, help="Sampling seed (a caption depends on it and on the image id only).")
 @click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
 @click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
-@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]),
-              help="Weights dtype (bfloat16 on a GPU halves memory).")
+@click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
+              help="Weights dtype; auto: bfloat16 on a CUDA GPU that has it natively, else float32.")
 @click.option("--clean", "clean_config", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Caption clean-up rules (YAML, as for `captune data clean`); default strips @handles, "
                    "hashtags and links.")
@@ -155,7 +168,12 @@ def train(config, overrides, resume, dry_run, help_config, as_json, progress) ->
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when on a terminal).")
 def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_size, dtype, clean_config, raw,
             as_json, progress, **settings) -> None:
-    """Caption images with a base model or a fine-tuned checkpoint; reruns skip images already done."""
+    """Caption images with a base model or a fine-tuned checkpoint; reruns skip images already done.
+
+    A rerun into the same --out reuses its captions only if they were made with the same model
+    and adapter weights, prompt, dtype, decoding and clean-up (otherwise it stops and says what
+    differs), and loads no model when every image is done.
+    """
     from captune.generate import caption_images, decoding_preset
 
     dec = decoding_preset(decoding, **settings)
@@ -452,7 +470,8 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
 @click.option("--references", "-r", required=True, type=click.Path(exists=True, dir_okay=False),
               help="References JSONL: {\"image_id\", \"captions\": [...]} or caption records with \"image\".")
 @click.option("--metrics", "-m", "metric_names", default=None,
-              help="Comma-separated metrics (e.g. bleu_4,cider,meteor); default: the COCO set plus diversity.")
+              help="Comma-separated metrics (e.g. bleu_4,cider,meteor); default: those of the COCO set and "
+                   "diversity that can run here (METEOR needs Java; SPICE also the CoreNLP jars).")
 @click.option("--tokenizer", type=click.Choice(["python", "java"]), default="python", show_default=True,
               help="PTB tokenizer: the Python port (no Java needed) or pycocoevalcap's jar.")
 @click.option("--per-item", type=click.Path(dir_okay=False), default=None,
@@ -487,8 +506,8 @@ def metrics_command(predictions, references, metric_names, tokenizer, per_item, 
     for name, value in scores.corpus.items():
         shown = f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
         click.echo(f"{name:<{width}}  {shown}")
-    for name, reason in scores.unavailable.items():
-        click.echo(f"{name:<{width}}  unavailable: {reason}")
+    if scores.unavailable:
+        click.echo(unavailable_line(scores.unavailable))
     for key, value in scores.info.items():
         click.echo(f"# {key}: {value}")
 # --- end metrics commands ---
@@ -503,7 +522,8 @@ def _csv(value: str | None) -> list[str] | None:
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Records JSONL with reference captions (e.g. data/splits/test.jsonl).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Folder for predictions.jsonl and eval.json (a rerun reuses the captions there).")
+              help="Folder for predictions.jsonl and eval.json (a rerun reuses the captions there if the model, "
+                   "adapter, prompt, dtype and decoding are the same, and refuses the folder otherwise).")
 @click.option("--model", default=None, help="Base model: name (captune models list), Hugging Face id or folder.")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="Fine-tuned checkpoint folder (its base model and prompt are used unless given).")
@@ -514,14 +534,14 @@ def _csv(value: str | None) -> list[str] | None:
 @click.option("--decodings", default=None,
               help="Also compare these presets side by side, e.g. beam,top_k,top_p (features computed once).")
 @click.option("--metrics", default=None,
-              help="Comma-separated metrics (default: BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE, diversity, "
-                   "and CLIPScore/RefCLIPScore with --clip-model).")
+              help="Comma-separated metrics (default: those of BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE and "
+                   "diversity that can run here, and CLIPScore/RefCLIPScore with --clip-model).")
 @click.option("--clip-model", default=None, help="CLIP model (name or folder) for CLIPScore and hallucination checks.")
 @click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
 @click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
 @click.option("--image-root", default=None, help="Folder that relative image paths in the records resolve against.")
-@click.option("--dtype", default="float32", show_default=True, type=click.Choice(["float32", "bfloat16", "float16"]),
-              help="Weights dtype.")
+@click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
+              help="Weights dtype; auto: bfloat16 on a CUDA GPU that has it natively, else float32.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics and error counts as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when on a terminal).")
 def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, metrics, clip_model, prompt,
@@ -542,8 +562,10 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
         return
     click.echo(f"{summary['images']} images -> {out}/eval.json")
     for name, value in result["metrics"].items():
-        shown = num(value) if value is not None else f"unavailable: {result['unavailable'].get(name, '')}"
-        click.echo(f"  {name:<14} {shown}")
+        if value is not None:
+            click.echo(f"  {name:<14} {num(value)}")
+    if result["unavailable"]:
+        click.echo(unavailable_line(result["unavailable"]))
     click.echo("errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
     for row in result.get("decodings") or []:
         values = ", ".join(f"{k} {num(v, 3)}" for k, v in row["metrics"].items() if v is not None)

@@ -4,13 +4,18 @@
 
 Decoding presets follow common practice: ``greedy``; ``beam`` (num_beams, length_penalty);
 ``top_k`` and ``top_p`` sampling with a temperature; ``temperature`` (pure sampling). Every
-setting can be overridden. Output lines are ``{"image_id", "caption", "model", "adapter",
-"decoding"}``; a rerun skips images already captioned, and a killed run loses and duplicates
-nothing (each line is flushed whole; a cut-off last line is dropped on resume).
+setting can be overridden. A sampled caption depends only on the decoding, the seed and the image
+id (``ItemSampler``), never on the batch size or on where a resumed run starts. Output lines are
+``{"image_id", "caption", "model", "adapter", "decoding"}`` plus what made the caption (see
+``captune.provenance``); a rerun skips images already captioned with the same model, adapter,
+prompt, dtype, decoding and clean-up, refuses a file written otherwise, and loads no model when
+nothing is left to caption. A killed run loses and duplicates nothing (each line is flushed
+whole; a cut-off last line is dropped on resume).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ from pydantic import Field
 
 from captune.config import Schema
 from captune.errors import CaptuneError
+from captune.provenance import KEY
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -144,9 +150,7 @@ def generate_captions(
                 vision = captioner.vision_embeds(batch.pop("pixel_values"))
             results = []
             for d in decodings:
-                torch.manual_seed(d.seed + start)
-                ids = captioner.generate(**batch, vision_embeds=vision, **d.generate_kwargs())
-                texts = batcher.decode(ids)
+                texts = batcher.decode(_generate(captioner, batch, vision, d, [it.image_id for it in chunk]))
                 n = d.num_return_sequences
                 results.append([texts[i * n:(i + 1) * n] for i in range(len(chunk))])
         for d_out, r in zip(out, results):
@@ -156,6 +160,66 @@ def generate_captions(
         bar.update(len(chunk))
     bar.close()
     return out
+
+
+def _generate(captioner, batch: dict, vision: torch.Tensor, d: Decoding, image_ids: list[str]) -> torch.Tensor:
+    """Token ids, ``num_return_sequences`` rows per image; sampling draws per image (``ItemSampler``)."""
+    from transformers import LogitsProcessorList
+
+    kw = d.generate_kwargs()
+    if not kw["do_sample"]:
+        return captioner.generate(**batch, vision_embeds=vision, **kw)
+    n = d.num_return_sequences
+    rows = {k: v.repeat_interleave(n, dim=0) for k, v in batch.items()}  # [B * n, T], image i at rows i*n..
+    kw = {k: v for k, v in kw.items() if k not in ("temperature", "top_k", "top_p")}
+    kw |= {"do_sample": False, "num_return_sequences": 1,
+           "logits_processor": LogitsProcessorList([ItemSampler(d, image_ids)])}
+    return captioner.generate(**rows, vision_embeds=vision.repeat_interleave(n, dim=0), **kw)
+
+
+def item_seed(seed: int, image_id: str, candidate: int) -> int:
+    """The seed of one caption's random stream: a hash of (decoding seed, image id, candidate)."""
+    digest = hashlib.sha256(f"{seed}:{image_id}:{candidate}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class ItemSampler:
+    """A logits processor that samples each row's next token from that row's own random stream.
+
+    ``generate`` samples every row of a batch from one global stream, so a caption would depend
+    on the images that share its batch and on where a resumed run starts. Here row ``i * n + j``
+    (candidate ``j`` of image ``i``) draws from a CPU generator seeded by ``item_seed``. It applies
+    transformers' own warpers in ``generate``'s order (temperature, top-k, top-p), draws, and
+    returns scores in which only the drawn token is finite: ``generate`` runs with
+    ``do_sample=False`` and its greedy step takes that token. Rows that have finished still draw,
+    so a row's stream advances one draw per step whatever the other rows do.
+    """
+
+    def __init__(self, decoding: Decoding, image_ids: Sequence[str]):
+        from transformers import (
+            LogitsProcessorList,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        kw = decoding.generate_kwargs()
+        n = decoding.num_return_sequences
+        self.generators = [torch.Generator().manual_seed(item_seed(decoding.seed, i, j))
+                           for i in image_ids for j in range(n)]
+        self.warpers = LogitsProcessorList(
+            ([TemperatureLogitsWarper(kw["temperature"])] if kw["temperature"] != 1.0 else [])
+            + ([TopKLogitsWarper(kw["top_k"])] if kw["top_k"] else [])
+            + ([TopPLogitsWarper(kw["top_p"])] if kw["top_p"] < 1.0 else [])
+        )
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if scores.shape[0] != len(self.generators):
+            raise CaptuneError(f"ItemSampler has {len(self.generators)} random streams for {scores.shape[0]} rows")
+        probs = self.warpers(input_ids, scores.float()).softmax(dim=-1).cpu()  # [rows, V]
+        picks = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)])
+        drawn = torch.full_like(scores, float("-inf"))
+        return drawn.scatter_(1, picks.to(scores.device), 0.0)  # [rows, V]: 0 at the drawn token
 
 
 def items_from_input(path: str | os.PathLike, image_root: str | None = None) -> list[CaptionItem]:
@@ -209,71 +273,78 @@ def caption_to_files(
     adapter: str | None = None,
     prompt: str | None = None,
     batch_size: int = 8,
-    dtype: str = "float32",
+    dtype: str = "auto",
     progress: bool | None = None,
     postprocess=None,
 ) -> dict[str, Any]:
     """Caption ``items`` with every decoding (``outs[name]`` is its JSONL file), resumably.
 
-    The image features of a batch are computed once for all decodings. Images already in
-    every file are skipped; a cut-off last line (a killed run) is dropped and redone.
+    Lines already in a file are kept only when they were written with this run's model, adapter,
+    prompt, dtype, decoding and clean-up (``captune.provenance``); otherwise this stops before
+    captioning anything. The model is loaded only when some image is left to caption, and the
+    image features of a batch are computed once for all decodings. A cut-off last line (a killed
+    run) is dropped and redone.
     """
-    from captune.io import JsonlAppender, iter_jsonl
-    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+    from captune.provenance import caption_source, postprocess_json, reusable_ids
 
     paths = {name: Path(outs[name]) for name in decodings}
-    done = {
-        name: {o.get("image_id") for _, o in iter_jsonl(p, skip_partial_last=True)} if p.exists() else set()
-        for name, p in paths.items()
-    }
+    loaded = None
+    source = caption_source(model, adapter, prompt, dtype)
+    if source["model_weights"] is None:  # a hub model not in the local cache: fetch it, then it is known
+        loaded = load_for_captioning(model, adapter, source["dtype"])
+        source = caption_source(model, adapter, prompt, dtype)
+        if source["model_weights"] is None:
+            raise CaptuneError(f"model {source['model']!r} loaded, but its weights are not in the Hugging Face "
+                               "cache to be identified; save it with save_pretrained and pass the folder")
+    post = postprocess_json(postprocess)
+    keys = {name: source | {"decoding": dec.model_dump(), "postprocess": post} for name, dec in decodings.items()}
+    done = {name: reusable_ids(paths[name], keys[name]) for name in decodings}
     todo = [it for it in items if any(it.image_id not in done[name] for name in decodings)]
-    net, processor, meta = load_for_captioning(model, adapter, dtype)
-    prompt = meta.get("prompt", "") if prompt is None else prompt
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    captioner = Blip2Captioner(net).to(device).eval()
-    batcher = Blip2Batcher(processor, captioner.blip2.config)
-    fields = {"model": meta.get("base_model", model), "adapter": str(adapter) if adapter else None}
-    logs = {name: JsonlAppender(p) for name, p in paths.items()}
-    try:
-
-        def write(chunk, results):
-            for (name, dec), per_item in zip(decodings.items(), results):
-                for it, candidates in zip(chunk, per_item):
-                    if it.image_id in done[name]:
-                        continue
-                    candidates = [tidy(c, postprocess) for c in candidates]
-                    row = {
-                        "image_id": it.image_id,
-                        "caption": candidates[0],
-                        **fields,
-                        "decoding": dec.model_dump(),
-                    }
-                    if len(candidates) > 1:
-                        row["candidates"] = candidates
-                    logs[name].write(row)
-
-        generate_captions(
-            captioner,
-            batcher,
-            todo,
-            list(decodings.values()),
-            prompt,
-            batch_size,
-            on_batch=write,
-            progress=progress,
-        )
-    finally:
-        for log in logs.values():
-            log.close()
+    if todo:
+        net, processor, _ = loaded or load_for_captioning(model, adapter, source["dtype"])
+        _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess)
     return {
         "images": len(items),
         "captioned": len(todo),
         "skipped": len(items) - len(todo),
-        "prompt": prompt,
+        "prompt": source["prompt"],
+        "source": source,
         "files": {name: str(p) for name, p in paths.items()},
         "decodings": {name: d.label() for name, d in decodings.items()},
     }
 
+
+def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess) -> None:
+    """Caption ``todo`` and append each image's line to every file that lacks it."""
+    from captune.io import JsonlAppender
+    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    captioner = Blip2Captioner(net).to(device).eval()
+    batcher = Blip2Batcher(processor, captioner.blip2.config)
+    logs = {name: JsonlAppender(p) for name, p in paths.items()}
+
+    def write(chunk, results):
+        for name, per_item in zip(decodings, results):
+            for it, candidates in zip(chunk, per_item):
+                if it.image_id in done[name]:
+                    continue
+                candidates = [tidy(c, postprocess) for c in candidates]
+                key = keys[name]
+                row = {"image_id": it.image_id, "caption": candidates[0], "model": key["model"],
+                       "adapter": key["adapter"], "decoding": key["decoding"]}
+                row |= {k: key[k] for k in KEY if k not in row}
+                if len(candidates) > 1:
+                    row["candidates"] = candidates
+                logs[name].write(row)
+
+    prompt = next(iter(keys.values()))["prompt"]  # the same in every key
+    try:
+        generate_captions(captioner, batcher, todo, list(decodings.values()), prompt, batch_size, on_batch=write,
+                          progress=progress)
+    finally:
+        for log in logs.values():
+            log.close()
 
 
 def caption_images(
@@ -285,7 +356,7 @@ def caption_images(
     prompt: str | None = None,
     batch_size: int = 8,
     image_root: str | None = None,
-    dtype: str = "float32",
+    dtype: str = "auto",
     progress: bool | None = None,
     postprocess=None,
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from captune.config import load_config
 from captune.errors import CaptuneError
 from captune.generate import PRESETS, Decoding, caption_images, decoding_preset
 from captune.io import read_jsonl
+from captune.models.fingerprint import weights_sha256
 from captune.train.config import TrainConfig
 from captune.train.loop import finetune
 
@@ -49,8 +50,11 @@ def test_reload_generates_identical_captions_and_uses_training_prompt(trained, t
     assert sa["prompt"] == "Colour of {event}:"
     rows_a, rows_b = read_jsonl(a), read_jsonl(b)
     assert [r["caption"] for r in rows_a] == [r["caption"] for r in rows_b]
-    assert set(rows_a[0]) == {"image_id", "caption", "model", "adapter", "decoding"}
+    assert set(rows_a[0]) == {"image_id", "caption", "model", "adapter", "decoding", "model_weights",
+                              "adapter_weights", "prompt", "dtype", "postprocess"}
     assert rows_a[0]["model"] == "tiny-blip2-opt" and rows_a[0]["decoding"]["strategy"] == "greedy"
+    assert rows_a[0]["model_weights"] == "builtin:tiny-opt" and rows_a[0]["prompt"] == "Colour of {event}:"
+    assert rows_a[0]["adapter_weights"] == "sha256:" + weights_sha256(best) and rows_a[0]["dtype"] == "float32"
     # The fine-tuned model names the colour it sees.
     right = sum(r["image_id"].split("_")[0] in r["caption"] for r in rows_a)
     assert right >= len(rows_a) // 2
@@ -129,3 +133,103 @@ def test_generated_captions_are_tidied_unless_raw():
     assert tidy(text) == "a red circle above a square"
     assert tidy(text, False) == text
     assert "#shapes" in tidy(text, CleanConfig(handles="strip"))
+
+
+def _save_tiny(folder, seed):
+    from captune.models.tiny import build_tiny_blip2
+
+    model, processor = build_tiny_blip2("opt", seed=seed)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_model_folder_with_other_weights_is_refused(colour_data, tmp_path):
+    folder = _save_tiny(tmp_path / "model", seed=0)
+    out = tmp_path / "p.jsonl"
+    caption_images(colour_data, out, model=folder, decoding=PRESETS["greedy"])
+    _save_tiny(tmp_path / "model", seed=1)  # the same path, retrained weights
+    weights = r"model weights: 'sha256:\w{64}' \(.*model\) here 'sha256:\w{64}'"
+    with pytest.raises(CaptuneError, match=r"p.jsonl: line 1 .*" + weights):
+        caption_images(colour_data, out, model=folder, decoding=PRESETS["greedy"])
+
+
+def test_an_adapter_with_other_weights_is_refused(trained, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    data, best = trained
+    adapter = shutil.copytree(best, tmp_path / "adapter")
+    out = tmp_path / "p.jsonl"
+    caption_images(data, out, adapter=str(adapter), decoding=PRESETS["greedy"])
+    weights = load_file(adapter / "adapter_model.safetensors")
+    save_file({k: v * 1.01 for k, v in weights.items()}, adapter / "adapter_model.safetensors")
+    with pytest.raises(CaptuneError, match=r"line 1 .*adapter weights: 'sha256:\w{64}' here 'sha256:\w{64}'"):
+        caption_images(data, out, adapter=str(adapter), decoding=PRESETS["greedy"])
+
+
+@pytest.mark.parametrize("change", [
+    {"prompt": "a photo of"},
+    {"postprocess": False},
+    {"decoding": decoding_preset("greedy", max_new_tokens=7)},
+    {"dtype": "bfloat16"},
+])
+def test_settings_that_change_a_caption_are_not_reused(colour_data, tmp_path, change):
+    out = tmp_path / "p.jsonl"
+    base = {"model": "tiny-blip2-opt", "decoding": PRESETS["greedy"]}
+    caption_images(colour_data, out, **base)
+    field = {"prompt": "prompt", "postprocess": "postprocess", "decoding": "max_new_tokens",
+             "dtype": "dtype: 'float32' here 'bfloat16'"}[next(iter(change))]
+    with pytest.raises(CaptuneError, match=f"line 1 .*{field}.*delete"):
+        caption_images(colour_data, out, **(base | change))
+
+
+def test_sampled_captions_depend_on_the_image_not_on_batches_or_resuming(colour_data, tmp_path):
+    top_p = decoding_preset("top_p", max_new_tokens=6)
+
+    def run(name, batch_size, keep=0, seed=None):
+        out = tmp_path / name
+        if keep:
+            out.write_text("".join(line + "\n" for line in (tmp_path / "whole.jsonl").read_text().splitlines()[:keep]))
+        dec = top_p if seed is None else decoding_preset("top_p", max_new_tokens=6, seed=seed)
+        caption_images(colour_data, out, model="tiny-blip2-opt", decoding=dec, batch_size=batch_size)
+        return {r["image_id"]: r["caption"] for r in read_jsonl(out)}
+
+    whole = run("whole.jsonl", 4)
+    assert len(whole) == 12 and run("other_seed.jsonl", 4, seed=1) != whole  # the captions are sampled
+    assert run("by_two.jsonl", 2) == whole
+    assert run("resumed.jsonl", 4, keep=5) == whole  # killed after 5 images: the batches start elsewhere
+
+
+def test_sampler_draws_from_the_warped_distribution():
+    import torch
+
+    from captune.generate import ItemSampler
+
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    rows = 4000
+    sampler = ItemSampler(decoding_preset("top_p", top_p=0.9, temperature=1.0), [f"img{i}" for i in range(rows)])
+    picked = sampler(torch.zeros(rows, 1, dtype=torch.long), logits.repeat(rows, 1)).argmax(-1)
+    freq = torch.bincount(picked, minlength=4).double() / rows
+    # top_p 0.9 keeps 0.5, 0.3, 0.15 (renormalised over 0.95); the standard error is below 0.008.
+    assert freq.tolist() == pytest.approx([0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0], abs=0.03)
+    again = ItemSampler(decoding_preset("top_p", top_p=0.9, temperature=1.0), [f"img{i}" for i in range(rows)])
+    assert torch.equal(again(torch.zeros(rows, 1, dtype=torch.long), logits.repeat(rows, 1)).argmax(-1), picked)
+
+
+def test_auto_dtype_is_bfloat16_on_a_cuda_gpu_and_float32_on_cpu(monkeypatch):
+    import torch
+
+    from captune.models.loading import load_captioner, resolve_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_dtype("auto") == "float32" and resolve_dtype("float16") == "float16"
+    assert load_captioner("tiny-blip2-opt", dtype="auto")[0].dtype == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: not including_emulation)
+    assert resolve_dtype("auto") == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert resolve_dtype("auto") == "float32"  # emulated bfloat16 (before Ampere) is slow: stay in float32
+    with pytest.raises(CaptuneError, match="dtype 'fp8'"):
+        resolve_dtype("fp8")

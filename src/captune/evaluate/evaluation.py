@@ -4,11 +4,14 @@
     captune evaluate --model tiny-blip2-opt --data data/splits/test.jsonl --out runs/x/eval/base
     captune evaluate --predictions preds.jsonl --data data/splits/test.jsonl --out runs/x/eval/mine
 
-Captions go to ``OUT/predictions.jsonl`` (a rerun reuses the captions already there, like
-``captune caption``); ``--decodings beam,top_k,top_p`` also writes ``OUT/decodings/NAME.jsonl``
-and a decoding table. ``OUT/eval.json`` holds:
+Captions go to ``OUT/predictions.jsonl``; ``--decodings beam,top_k,top_p`` also writes
+``OUT/decodings/NAME.jsonl`` and a decoding table. A rerun reuses the captions already there when
+they were written with the same model weights, adapter weights, prompt, dtype, decoding and
+clean-up, and refuses the folder otherwise (``captune.provenance``); when every caption is there
+it loads no model. ``OUT/eval.json`` holds:
 
-- ``metrics`` (corpus values; ``null`` for unavailable ones, with the reason in ``unavailable``),
+- ``metrics`` (corpus values of the metrics run; a requested one that cannot run here is ``null``),
+  ``unavailable`` (metric -> why it cannot run here, including default metrics left out),
   ``info`` (metric settings, e.g. the CLIP model);
 - ``per_image``: image id, image path, caption, references, per-image scores and error flags;
 - ``errors``: counts per error flag (see ``captune.evaluate.errors``);
@@ -19,7 +22,6 @@ and a decoding table. ``OUT/eval.json`` holds:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from captune import __version__
 from captune.errors import CaptuneError, DataError
 from captune.evaluate.errors import analyze_errors
+from captune.models.fingerprint import file_sha256, weights_sha256
 
 if TYPE_CHECKING:
     from captune.generate import CaptionItem, Decoding
@@ -38,11 +41,13 @@ EVAL_FILE, PREDICTIONS_FILE = "eval.json", "predictions.jsonl"
 PRIMARY = "_primary"  # the --decoding captions, written to predictions.jsonl
 
 
-def default_metrics(clip_model: str | None) -> list[str]:
-    """The COCO metrics and the diversity metrics; CLIPScore and RefCLIPScore with a CLIP model."""
-    from captune.metrics import DEFAULT_METRICS
+def default_metrics(clip_model: str | None) -> tuple[list[str], dict[str, str]]:
+    """The COCO and diversity metrics that can run here (CLIPScore and RefCLIPScore with a CLIP
+    model), and the ones left out with the reason."""
+    from captune.metrics import default_metrics as runnable
 
-    return list(DEFAULT_METRICS) + (list(CLIP_METRICS) if clip_model else [])
+    names, left_out = runnable()
+    return names + (list(CLIP_METRICS) if clip_model else []), left_out
 
 
 def evaluate(
@@ -58,7 +63,7 @@ def evaluate(
     prompt: str | None = None,
     batch_size: int = 8,
     image_root: str | None = None,
-    dtype: str = "float32",
+    dtype: str = "auto",
     progress: bool | None = None,
     **metric_options: Any,
 ) -> dict[str, Any]:
@@ -80,18 +85,18 @@ def evaluate(
         _copy_predictions(predictions, items, preds_path)
         run = {"prompt": None, "captioned": 0, "skipped": len(items)}
     else:
-        _check_reusable(preds_path, decoding, adapter)
         outs = {PRIMARY: preds_path} | {n: out / "decodings" / f"{n}.jsonl" for n in extra}
         run = caption_to_files(
             items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt, batch_size, dtype, progress
         )
     captions = _read_captions(preds_path, items)
     refs, images = [it.meta["_references"] for it in items], [it.image for it in items]
-    metrics = list(metrics) if metrics else default_metrics(clip_model)
+    metrics, left_out = (list(metrics), {}) if metrics else default_metrics(clip_model)
     result = _score(captions, refs, images, metrics, clip_model, metric_options)
     errors = analyze_errors(captions, refs, images, clip_model, **_clip_options(metric_options))
     report = _report(items, captions, result, errors, data, preds_path)
-    report["model"] = _model_fingerprint(model, adapter, run.get("prompt"), predictions)
+    report["unavailable"] = left_out | report["unavailable"]
+    report["model"] = _model_fingerprint(model, adapter, run.get("prompt"), predictions, run.get("source"))
     report["predictions"] |= {"captioned": run["captioned"], "reused": run["skipped"]}
     report["config"] = {
         "decoding": None if predictions else decoding.model_dump(),
@@ -128,24 +133,6 @@ def _items_with_references(data, image_root, items_from_input) -> list[CaptionIt
         it.image = os.path.abspath(it.image)
         it.meta = dict(it.meta) | {"_references": list(by_id[it.image_id].captions)}
     return items
-
-
-def _check_reusable(path: Path, decoding: Decoding, adapter) -> None:
-    """Refuse to resume a predictions file written by another model or decoding."""
-    from captune.io import iter_jsonl
-
-    if not path.exists():
-        return
-    for line, row in iter_jsonl(path, skip_partial_last=True):
-        same_adapter = (row.get("adapter") is None) == (adapter is None) and (
-            adapter is None or Path(row["adapter"]).resolve() == Path(adapter).resolve()
-        )
-        if row.get("decoding") != decoding.model_dump() or not same_adapter:
-            raise CaptuneError(
-                f"{path}: line {line} was written with adapter {row.get('adapter')} and decoding "
-                f"{row.get('decoding')}; choose another --out or delete the file to start over"
-            )
-        return
 
 
 def _copy_predictions(source, items: Sequence[CaptionItem], dest: Path) -> None:
@@ -224,7 +211,7 @@ def _names(result) -> list[str]:
     return list(result.corpus) + [m for m in result.unavailable if m not in result.corpus]
 
 
-def _model_fingerprint(model, adapter, prompt, predictions) -> dict[str, Any]:
+def _model_fingerprint(model, adapter, prompt, predictions, source) -> dict[str, Any]:
     if predictions is not None:
         return {
             "base_model": None,
@@ -243,25 +230,8 @@ def _model_fingerprint(model, adapter, prompt, predictions) -> dict[str, Any]:
         "adapter": str(Path(adapter).resolve()) if adapter else None,
         "adapter_sha256": weights_sha256(adapter) if adapter else None,
         "adapter_step": meta.get("step"),
+        "model_weights": source["model_weights"],
+        "dtype": source["dtype"],
         "prompt": prompt,
         "source": "fine-tuned checkpoint" if adapter else "base model",
     }
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def weights_sha256(folder: str | os.PathLike) -> str:
-    """One sha256 over the folder's weight files (``*.safetensors``, ``*.bin``) in name order."""
-    h = hashlib.sha256()
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    if not files:
-        raise CaptuneError(f"{folder}: no weight files (*.safetensors, *.bin) to fingerprint")
-    for p in files:
-        h.update(p.name.encode() + b"\0" + file_sha256(p).encode())
-    return h.hexdigest()

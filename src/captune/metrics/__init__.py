@@ -46,8 +46,11 @@ from captune.metrics.files import (
 )
 from captune.metrics.ptb import tokenize
 
+# The default set where everything is installed; ``default_metrics()`` is the part that can run here.
 DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
                    *diversity.OUTPUTS)
+# What a default metric needs beyond Python: each check raises MetricUnavailable with the reason.
+_PREREQUISITES = {"meteor": meteor.check, "spice": spice.check}
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -58,6 +61,7 @@ __all__ = [
     "References",
     "Scores",
     "align",
+    "default_metrics",
     "known_metrics",
     "load_predictions",
     "load_references",
@@ -68,6 +72,19 @@ __all__ = [
 ]
 
 
+def default_metrics() -> tuple[list[str], dict[str, str]]:
+    """``DEFAULT_METRICS`` that can run here, and the others with the reason (METEOR needs Java,
+    SPICE also the Stanford CoreNLP jars). Checks files and PATH only; starts nothing."""
+    names, left_out = [], {}
+    for name in DEFAULT_METRICS:
+        try:
+            _PREREQUISITES.get(name, lambda: None)()
+            names.append(name)
+        except MetricUnavailable as e:
+            left_out[name] = str(e)
+    return names, left_out
+
+
 def known_metrics() -> list[str]:
     """Every metric name ``score`` accepts (output names; a group name means all its outputs)."""
     return sorted({o for s in registered().values() for o in s.outputs})
@@ -76,7 +93,7 @@ def known_metrics() -> list[str]:
 def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, list[str]]:
     """Requested outputs grouped by metric group, in the order asked."""
     if metrics is None:
-        metrics = list(DEFAULT_METRICS) + (["novel_fraction"] if options.get("train_captions") else [])
+        metrics = default_metrics()[0] + (["novel_fraction"] if options.get("train_captions") else [])
     elif isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     groups: dict[str, list[str]] = {}
@@ -110,8 +127,10 @@ def score(
     """Score ``predictions`` (one caption per image) against ``references`` (captions per image).
 
     ``metrics``: output names (``bleu_4``, ``cider``...) or group names (``bleu``); None for the
-    default set (BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE, diversity; ``novel_fraction`` too when
-    ``train_captions`` is given). Model-based metrics run only when asked for. ``tokenizer``:
+    default set that can run here (``default_metrics()``: BLEU-1..4, METEOR with Java, ROUGE-L,
+    CIDEr, SPICE with Java and the CoreNLP jars, diversity; ``novel_fraction`` too when
+    ``train_captions`` is given; the defaults left out are in ``unavailable``). Model-based
+    metrics run only when asked for. ``tokenizer``:
     ``"python"`` or ``"java"`` (pycocoevalcap's jar). ``options`` go to every metric (e.g.
     ``clip_model``, ``bertscore_model``, ``train_captions``). Returns ``Scores``: unpacks as
     ``(corpus, per_item)``, with ``unavailable`` (metric -> reason) and ``info``.
@@ -126,7 +145,7 @@ def score(
     specs = registered()
     corpus: dict[str, float] = {}
     per_item: list[dict[str, Any]] = []  # made on the first result
-    unavailable: dict[str, str] = {}
+    unavailable: dict[str, str] = default_metrics()[1] if metrics is None else {}
     info: dict[str, str] = {}
     tokens: tuple | MetricUnavailable | None = None
     for name, outputs in groups.items():

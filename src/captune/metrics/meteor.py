@@ -43,6 +43,12 @@ def _check_files() -> Path:
     return folder
 
 
+def check() -> None:
+    """``MetricUnavailable`` unless the jar, its paraphrase table and Java are all here."""
+    _check_files()
+    java_executable()
+
+
 class MeteorProcess:
     """A long-lived METEOR jar process; ``compute`` is safe to call from several threads."""
 

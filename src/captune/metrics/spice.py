@@ -37,7 +37,8 @@ def missing_files() -> list[Path]:
     return [p for p in paths if not p.exists()]
 
 
-def _check() -> str:
+def check() -> str:
+    """The Java executable, or ``MetricUnavailable`` naming what is missing and how to get it."""
     missing = missing_files()
     if missing:
         lib = spice_dir() / "lib"
@@ -68,7 +69,7 @@ def _to_float(value) -> float:
 
 def run_spice(predictions: list[str], references: list[list[str]]) -> tuple[float, list[float]]:
     """(mean SPICE F-score, per-image F-scores) from the jar."""
-    java = _check()
+    java = check()
     items = [{"image_id": i, "test": p, "refs": list(r)} for i, (p, r) in enumerate(zip(predictions, references))]
     with tempfile.TemporaryDirectory(prefix="captune-spice-") as tmp:
         src, out = Path(tmp) / "input.json", Path(tmp) / "output.json"

@@ -19,7 +19,22 @@ from captune.errors import CaptuneError, ModelNotFoundError
 from captune.models.registry import REGISTRY
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_CHOICES = ("auto", *DTYPES)
 CHECKPOINT_META = "captune.json"
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``auto`` is bfloat16 on a CUDA GPU with native bfloat16 (Ampere and later), else float32.
+
+    float16 is never picked: Flan-T5 overflows in it. The other names pass through; anything else is an
+    error.
+    """
+    if dtype == "auto":
+        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        return "bfloat16" if native else "float32"
+    if dtype not in DTYPES:
+        raise CaptuneError(f"dtype {dtype!r}: expected one of {', '.join(DTYPE_CHOICES)}")
+    return dtype
 
 
 def load_captioner(
@@ -31,6 +46,7 @@ def load_captioner(
     """Load a base BLIP-2 captioner and its processor; see ``captune models list`` for names."""
     from captune.models.blip2 import ensure_image_tokens
 
+    dtype = resolve_dtype(dtype)
     entry = REGISTRY.get(name)
     source = entry.checkpoint if entry else name
     if source.startswith("builtin:"):
@@ -172,6 +188,7 @@ def load_checkpoint(path: str | os.PathLike, model: str | None = None, dtype: st
     """
     from transformers import AutoProcessor, Blip2ForConditionalGeneration
 
+    dtype = resolve_dtype(dtype)
     meta = read_checkpoint_meta(path)
     processor = AutoProcessor.from_pretrained(str(path))
     if meta["kind"] == "full":

@@ -39,6 +39,7 @@ def test_base_model_eval_json_and_a_rerun_reuses_the_captions(colour_data, tmp_p
         "sha256": hashlib.sha256(Path(colour_data).read_bytes()).hexdigest(),
     }
     assert saved["model"]["source"] == "base model" and saved["model"]["base_model"] == "tiny-blip2-opt"
+    assert saved["model"]["model_weights"] == "builtin:tiny-opt" and saved["model"]["dtype"] == "float32"
     assert saved["config"]["decoding_label"] == "beam(n=5)" and saved["predictions"]["captioned"] == 12
     row = saved["per_image"][0]
     assert row["caption"] == preds[0]["caption"] and set(row["scores"]) >= {"cider", "rouge_l"}
@@ -48,8 +49,46 @@ def test_base_model_eval_json_and_a_rerun_reuses_the_captions(colour_data, tmp_p
     again = evaluate(colour_data, out, model="tiny-blip2-opt", metrics=METRICS)
     assert again["predictions"]["captioned"] == 0 and again["predictions"]["reused"] == 12
     assert read_jsonl(out / "predictions.jsonl") == preds and again["metrics"] == saved["metrics"]
-    with pytest.raises(CaptuneError, match="written with adapter None and decoding"):
+    with pytest.raises(CaptuneError, match=r"predictions.jsonl: line 1 .*decoding strategy: 'beam' here 'greedy'"):
         evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", metrics=METRICS)
+
+
+def test_another_model_into_the_same_out_is_refused(colour_data, tmp_path):
+    out = tmp_path / "x"
+    evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", metrics=METRICS)
+    before = (out / "predictions.jsonl").read_text()
+    with pytest.raises(CaptuneError) as e:
+        evaluate(colour_data, out, model="shapes-blip2-opt", decoding="greedy", metrics=METRICS)
+    message = str(e.value)
+    assert str(out / "predictions.jsonl") in message and "model" in message
+    assert "tiny-blip2-opt" in message and "shapes-blip2-opt" in message and "another --out" in message
+    assert (out / "predictions.jsonl").read_text() == before
+    assert json.loads((out / "eval.json").read_text())["model"]["base_model"] == "tiny-blip2-opt"
+
+
+def test_decodings_files_are_checked_too(colour_data, tmp_path):
+    out = tmp_path / "x"
+    evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", decodings="top_k", metrics=METRICS)
+    (out / "predictions.jsonl").unlink()
+    with pytest.raises(CaptuneError, match=r"decodings/top_k.jsonl: line 1 .*shapes-blip2-opt"):
+        evaluate(colour_data, out, model="shapes-blip2-opt", decoding="greedy", decodings="top_k",
+                 metrics=METRICS)
+
+
+def test_a_rerun_with_every_caption_present_does_not_load_the_model(colour_data, tmp_path, monkeypatch):
+    from captune.models import loading
+
+    out = tmp_path / "x"
+    first = evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", metrics=["bleu_4"])
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded although every caption was there")
+
+    monkeypatch.setattr(loading, "load_captioner", no_loading)
+    monkeypatch.setattr(loading, "load_checkpoint", no_loading)
+    again = evaluate(colour_data, out, model="tiny-blip2-opt", decoding="greedy", metrics=["bleu_4", "cider"])
+    assert again["predictions"]["reused"] == 12 and again["metrics"]["bleu_4"] == first["metrics"]["bleu_4"]
+    assert again["metrics"]["cider"] is not None
 
 
 def test_decodings_share_one_pass_and_resume_per_file(colour_data, tmp_path):
@@ -84,6 +123,8 @@ def test_predictions_file_must_cover_every_image(colour_data, tmp_path):
     assert [r["caption"] for r in ev["per_image"]] == ["a red square"] * 12
     with pytest.raises(CaptuneError, match="leave out --model"):
         evaluate(colour_data, tmp_path / "x", predictions=preds, model="tiny-blip2-opt")
+    with pytest.raises(CaptuneError, match="line 1 .*does not say which model weights.*another --out"):
+        evaluate(colour_data, tmp_path / "out", model="tiny-blip2-opt", metrics=METRICS)
 
 
 def test_records_without_references_are_refused(tmp_path):
@@ -148,3 +189,41 @@ def test_cli_evaluate_json(colour_data, tmp_path):
         ],
     )
     assert "12 images" in text.output and "cider" in text.output
+
+
+def test_default_metrics_are_those_that_can_run_here(monkeypatch):
+    from captune.metrics import default_metrics, ptb, spice
+
+    monkeypatch.setattr(ptb.shutil, "which", lambda name: "/usr/bin/java")
+    monkeypatch.setattr(spice, "missing_files", list)
+    names, left_out = default_metrics()
+    assert {"bleu_4", "meteor", "rouge_l", "cider", "spice", "distinct_2"} <= set(names) and left_out == {}
+    monkeypatch.setattr(spice, "missing_files", lambda: [Path("lib/stanford-corenlp-3.6.0.jar")])
+    names, left_out = default_metrics()
+    assert "spice" not in names and "meteor" in names and "stanford-corenlp-3.6.0.jar" in left_out["spice"]
+    monkeypatch.setattr(ptb.shutil, "which", lambda name: None)
+    names, left_out = default_metrics()
+    assert {"meteor", "spice"} == set(left_out) and "Java" in left_out["meteor"] and "bleu_4" in names
+
+
+def test_metrics_that_cannot_run_are_named_once(colour_data, tmp_path, monkeypatch):
+    from captune.metrics import meteor
+
+    monkeypatch.setenv("PATH", "")  # no Java: neither METEOR nor SPICE can run
+    monkeypatch.setattr(meteor, "_SHARED", [])
+    records = read_records(colour_data)
+    preds = tmp_path / "p.jsonl"
+    write_jsonl(preds, [{"image_id": r.image_id, "caption": r.captions[0]} for r in records])
+    args = ["evaluate", "--data", str(colour_data), "--predictions", str(preds), "--out", str(tmp_path / "out")]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if "unavailable" in line]
+    assert len(lines) == 1 and "meteor" in lines[0] and "spice" in lines[0] and "Java" in lines[0]
+    saved = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert {"bleu_4", "rouge_l", "cider", "distinct_1"} <= set(saved["metrics"])
+    assert None not in saved["metrics"].values() and {"meteor", "spice"} <= set(saved["unavailable"])
+    asked = CliRunner().invoke(cli, args + ["--metrics", "bleu_4,meteor,spice"])
+    lines = [line for line in asked.output.splitlines() if "unavailable" in line]
+    assert len(lines) == 1 and "meteor" in lines[0] and "spice" in lines[0]
+    saved = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert saved["metrics"]["meteor"] is None and saved["metrics"]["spice"] is None

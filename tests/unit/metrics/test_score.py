@@ -164,7 +164,7 @@ def test_cli_json_table_and_per_item(tmp_path):
     assert [row["image_id"] for row in rows] == ["0", "1", "2"] and set(rows[0]) == {"image_id", "bleu_4", "cider"}
     table = runner.invoke(cli, ["metrics", "-p", str(p), "-r", str(r), "-m", "cider,spice"])
     assert table.exit_code == 0 and "cider" in table.output and "spice" in table.output
-    assert "unavailable:" in table.output
+    assert "unavailable here: spice (SPICE needs the Stanford CoreNLP" in table.output
     bad = runner.invoke(cli, ["metrics", "-p", str(p), "-r", str(r), "-m", "nope"])
     assert bad.exit_code == 2 and "unknown metric 'nope'" in bad.output
 
