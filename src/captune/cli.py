@@ -283,7 +283,9 @@ def demo_world(as_json: bool, **kwargs) -> None:
 @click.option("--vision-steps", type=click.IntRange(min=1), default=None,
               help="Steps of the captioner's ViT warm-up on per-patch shape labels (default: the shipped recipe's).")
 @click.option("--eval-images", default=200, show_default=True, type=click.IntRange(min=8),
-              help="Held-out images the accuracy figures are measured on.")
+              help="Validation images (seed + 1): the ViT warm-up's accuracy and the checkpoint choice.")
+@click.option("--heldout-images", default=1000, show_default=True, type=click.IntRange(min=8),
+              help="Held-out images (seed + 2, used for nothing else) the manifest's figures are measured on.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Show progress bars (default: when on a terminal).")
 def demo_build_base(as_json: bool, **kwargs) -> None:
@@ -296,7 +298,8 @@ def demo_build_base(as_json: bool, **kwargs) -> None:
         return
     cap, clip = manifest["figures"]["captioner"], manifest["figures"]["clip"]
     click.echo(f"captioner: {cap['params']:,} params, {cap['training']['steps']} steps in "
-               f"{cap['training']['seconds']:.0f} s; held-out greedy naming {cap['greedy']['naming']:.1%}, "
+               f"{cap['training']['seconds']:.0f} s; on {cap['heldout_images']} held-out images greedy naming "
+               f"{cap['greedy']['naming']:.1%}, "
                f"colour {cap['greedy']['colour']:.1%}, shape {cap['greedy']['shape']:.1%}")
     held = clip["held_out"]
     click.echo(f"clip: {clip['params']:,} params, {clip['training']['steps']} steps in "
