@@ -42,6 +42,8 @@ class TrainerState:
     best_step: int | None = None
     evals_without_improvement: int = 0
     stopped_early: bool = False
+    processes: int = 1
+    """Processes that trained: each saved its own random state, and resuming needs as many."""
     history: list[dict[str, Any]] = field(default_factory=list)
     """One entry per evaluation: step, epoch and the evaluated values."""
 
@@ -59,8 +61,12 @@ def save_checkpoint(
     state: TrainerState | None = None,
     optimizer=None,
     scheduler=None,
+    rng_states: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a complete checkpoint folder atomically (replacing any previous one)."""
+    """Write a complete checkpoint folder atomically (replacing any previous one).
+
+    With ``state``, also the optimizer, scheduler and ``rng_states`` (one per process, in rank
+    order; default: this process's) for ``--resume``."""
     directory = Path(directory)
     tmp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.mkdir(parents=True)
@@ -72,7 +78,7 @@ def save_checkpoint(
         dump_config(config, tmp / "config.yaml")
         write_json(tmp / CHECKPOINT_META, meta | {"kind": "peft" if is_peft(model) else "full"})
         if state is not None:
-            _save_state(tmp / STATE_DIR, state, optimizer, scheduler)
+            _save_state(tmp / STATE_DIR, state, optimizer, scheduler, rng_states or [rng_state()])
         _swap_into_place(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -89,33 +95,49 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _save_state(path: Path, state: TrainerState, optimizer, scheduler) -> None:
+def _save_state(path: Path, state: TrainerState, optimizer, scheduler, rng_states: list[dict[str, Any]]) -> None:
     path.mkdir()
     torch.save(optimizer.state_dict(), path / "optimizer.pt")
     torch.save(scheduler.state_dict(), path / "scheduler.pt")
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save(rng, path / "rng.pt")
+    for rank, rng in enumerate(rng_states):
+        torch.save(rng, path / f"rng_rank{rank}.pt")
     write_json(path / "state.json", asdict(state))
 
 
-def load_training_state(directory: Path, model, optimizer, scheduler) -> TrainerState:
-    """Restore trained weights, optimizer, scheduler and RNG from ``directory`` (a ``last/``)."""
+def rng_state() -> dict[str, Any]:
+    """This process's random state (Python, NumPy, torch CPU and CUDA): dropout masks come from it."""
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def load_training_state(directory: Path, model, optimizer, scheduler, rank: int = 0,
+                        processes: int = 1) -> TrainerState:
+    """Restore trained weights, optimizer, scheduler and process ``rank``'s random state from
+    ``directory`` (a ``last/``), written by the same number of ``processes``."""
     directory = Path(directory)
     path = directory / STATE_DIR
     if not (path / "state.json").exists():
         raise CaptuneError(f"{directory}: no training state to resume from (expected {path}/state.json)")
+    state = TrainerState(**json.loads((path / "state.json").read_text()))
+    if state.processes != processes:
+        raise CaptuneError(
+            f"{directory} was trained by {state.processes} process(es), this run has {processes}: each process "
+            f"continues its own data shard and random state, so resume with `--num_processes {state.processes}`")
+    if not (path / f"rng_rank{rank}.pt").exists():
+        raise CaptuneError(f"{path}: no random state for process {rank} (rng_rank{rank}.pt); the checkpoint is "
+                           "incomplete or from an older captune: start a new run")
     _load_weights(directory, model)
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-    rng = torch.load(path / "rng.pt", weights_only=False)
+    rng = torch.load(path / f"rng_rank{rank}.pt", weights_only=False)
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    return TrainerState(**json.loads((path / "state.json").read_text()))
+    return state
 
 
 def _load_weights(directory: Path, model) -> None:

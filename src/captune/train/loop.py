@@ -31,7 +31,7 @@ from captune.io import JsonlAppender
 from captune.models.blip2 import Blip2Batcher, Blip2Captioner
 from captune.models.loading import load_captioner
 from captune.models.peft import apply_finetuning, trainable_report
-from captune.train.checkpoint import TrainerState, load_training_state, save_checkpoint
+from captune.train.checkpoint import TrainerState, load_training_state, rng_state, save_checkpoint
 from captune.train.config import TrainConfig
 from captune.train.data import CaptionDataset, Collate, EpochSampler
 from captune.train.evaluation import Validator
@@ -69,7 +69,8 @@ class Finetune:
         if world != self.acc.num_processes:
             raise CaptuneError(f"launched as {world} processes but accelerate joined {self.acc.num_processes}; "
                                "check the accelerate config (`accelerate env`)")
-        set_seed(cfg.train.seed)
+        self.state.processes = self.acc.num_processes
+        set_seed(cfg.train.seed)  # the same new-layer weights in every process
         self._setup_model()
         self._setup_data()
         self.optimizer = build_optimizer(self.captioner, cfg.train.lr, cfg.train.weight_decay, cfg.train.betas)
@@ -79,9 +80,13 @@ class Finetune:
         self.scheduler = build_scheduler(
             self.optimizer, cfg.train.scheduler, self.total_steps, warm, cfg.train.lr, cfg.train.min_lr)
         self.captioner, self.optimizer, self.loader = self.acc.prepare(self.captioner, self.optimizer, self.loader)
+        # Dropout draws from seed + rank: processes must not share masks. The data order has its
+        # own generator (EpochSampler), the same in every process.
+        set_seed(cfg.train.seed, device_specific=True)
         if self.resume:
             self.state = load_training_state(
-                self.ckpt_dir / "last", self._inner_model(), self.optimizer, self.scheduler)
+                self.ckpt_dir / "last", self._inner_model(), self.optimizer, self.scheduler,
+                self.acc.process_index, self.acc.num_processes)
         self.validator = Validator(self, self.val_records) if self.val_records else None
         if self.acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -168,8 +173,11 @@ class Finetune:
         self.captioner.train()
         while st.step < self.total_steps and not st.stopped_early:
             self.train_ds.set_epoch(st.epoch)
+            # Set on the sampler itself: under several processes, accelerate's loader that skips the
+            # batches already trained (resume) does not reach it and would replay epoch 0's order.
+            self.sampler.set_epoch(st.epoch)
             loader = self.acc.skip_first_batches(self.loader, st.batches_in_epoch) if st.batches_in_epoch else self.loader
-            loader.set_epoch(st.epoch)  # accelerate's loader passes it to the sampler when iterated
+            loader.set_epoch(st.epoch)
             for batch in loader:
                 loss = self._train_batch(batch)
                 running, count = running + loss, count + 1
@@ -257,6 +265,8 @@ class Finetune:
 
     # ---- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, which: str, values: dict[str, float] | None = None) -> None:
+        full_state = which == "last"
+        rng = self._rng_states() if full_state else None
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             st = self.state
@@ -265,13 +275,19 @@ class Finetune:
                 "step": st.step, "epoch": st.epoch, "metrics": values or {}, "monitor": self.cfg.eval.monitor,
                 "max_caption_tokens": self.cfg.data.max_caption_tokens, "captune_version": __version__,
             }
-            full_state = which == "last"
             save_checkpoint(
                 self.ckpt_dir / which, self._inner_model(), self.processor, self.cfg, meta,
                 st if full_state else None, self.optimizer if full_state else None,
-                self.scheduler if full_state else None)
+                self.scheduler if full_state else None, rng)
             self._event("checkpoint", which=which, step=st.step)
         self.acc.wait_for_everyone()
+
+    def _rng_states(self) -> list[dict[str, Any]]:
+        """Every process's random state, in rank order (a collective call: all processes run it)."""
+        from accelerate.utils import gather_object
+
+        mine = rng_state()
+        return gather_object([mine]) if self.acc.num_processes > 1 else [mine]
 
     @property
     def captioner_family(self) -> str:

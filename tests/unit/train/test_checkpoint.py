@@ -43,8 +43,8 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 def assert_same(a: dict, b: dict):
     assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k].float(), b[k].float()), k
+    for k, value in a.items():
+        assert torch.equal(value.float(), b[k].float()), k
 
 
 FULL = {"vision": "full", "qformer": "full", "lm": "full"}
@@ -138,4 +138,16 @@ def test_full_parts_file_with_wrong_keys_is_refused(tmp_path):
     _edit(last / "full_parts.safetensors", lambda t: t.pop("query_tokens"))
     fresh, _ = tuned(qformer="full")
     with pytest.raises(CaptuneError, match="missing: query_tokens"):
+        load_training_state(last, fresh, *optim(fresh))
+
+
+def test_resume_with_another_number_of_processes_is_refused(tmp_path):
+    trained, processor = tuned(seed=1)
+    cfg = load_config(TrainConfig, None, ["data.train=unused.jsonl"])
+    rngs = [{"torch": torch.get_rng_state()}] * 2
+    last = save_checkpoint(tmp_path / "last", trained, processor, cfg, {}, TrainerState(step=3, processes=2),
+                           *optim(trained), rng_states=rngs)
+    assert {p.name for p in (last / "trainer_state").glob("rng_rank*.pt")} == {"rng_rank0.pt", "rng_rank1.pt"}
+    fresh, _ = tuned()
+    with pytest.raises(CaptuneError, match="trained by 2 process.*--num_processes 2"):
         load_training_state(last, fresh, *optim(fresh))
