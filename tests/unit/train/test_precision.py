@@ -34,9 +34,9 @@ def one_step(data, out, *overrides):
 
 
 def test_bf16_full_finetuning_updates_the_weights(colour_data, tmp_path):
-    """The full preset's settings (blip2-opt-2.7b-full-364.yaml) on the tiny model: bf16 weights,
-    bf16 precision, lr 1e-5. AdamW's first step moves every element with a gradient by about
-    1e-5, below half a bf16 step for weights above ~0.004: stored in bf16, most updates vanish."""
+    """Full fine-tuning with model.dtype bfloat16, precision bf16 and lr 1e-5 on the tiny model.
+    AdamW's first step moves every element with a gradient by about 1e-5, below half a bf16 step
+    for weights above ~0.004: stored in bf16, 9.5% of the elements changed; in float32, 99.2%."""
     share, recipe = one_step(colour_data, tmp_path / "run", "model.dtype=bfloat16", "train.precision=bf16",
                              "train.lr=1e-5", "finetune.vision=full", "finetune.qformer=full", "finetune.lm=full")
     assert share > 0.9
