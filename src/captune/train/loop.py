@@ -70,7 +70,10 @@ class Finetune:
             raise CaptuneError(f"launched as {world} processes but accelerate joined {self.acc.num_processes}; "
                                "check the accelerate config (`accelerate env`)")
         self.state.processes = self.acc.num_processes
-        set_seed(cfg.train.seed)  # the same new-layer weights in every process
+        # Dropout draws from seed + rank: processes must not share masks. New layers still start
+        # equal in every process (DDP copies process 0's weights when it wraps the model), and the
+        # data order has its own generator (EpochSampler), the same in every process.
+        set_seed(cfg.train.seed, device_specific=True)
         self._setup_model()
         self._setup_data()
         self.optimizer = build_optimizer(self.captioner, cfg.train.lr, cfg.train.weight_decay, cfg.train.betas)
@@ -80,9 +83,6 @@ class Finetune:
         self.scheduler = build_scheduler(
             self.optimizer, cfg.train.scheduler, self.total_steps, warm, cfg.train.lr, cfg.train.min_lr)
         self.captioner, self.optimizer, self.loader = self.acc.prepare(self.captioner, self.optimizer, self.loader)
-        # Dropout draws from seed + rank: processes must not share masks. The data order has its
-        # own generator (EpochSampler), the same in every process.
-        set_seed(cfg.train.seed, device_specific=True)
         if self.resume:
             self.state = load_training_state(
                 self.ckpt_dir / "last", self._inner_model(), self.optimizer, self.scheduler,
