@@ -68,6 +68,7 @@ def card_context(run, best: Path, pair: dict | None, evals: list[dict]) -> dict[
             "base_model": hub_base,
             "base_is_builtin": _is_builtin(base),
             "library": "peft" if meta.get("kind") == "peft" else "transformers",
+            "full_parts": _full_parts(run, best, meta),
             "family": meta.get("family", "opt"),
             "method": METHODS.get(run.config.get("finetune", {}).get("method", "lora"), "LoRA"),
             "path": str(best),
@@ -84,6 +85,16 @@ def card_context(run, best: Path, pair: dict | None, evals: list[dict]) -> dict[
             "pair": pair,
         }
     }
+
+
+def _full_parts(run, best: Path, meta: dict) -> list[str]:
+    """The parts trained in full beside a LoRA adapter (their weights are in ``full_parts.safetensors``)."""
+    from captune.models.peft import FULL_PARTS_FILE
+
+    if meta.get("kind") != "peft" or not (Path(best) / FULL_PARTS_FILE).exists():
+        return []
+    finetune = run.config.get("finetune", {})
+    return [part for part in ("vision", "qformer", "lm") if finetune.get(part) == "full"] or ["see config.yaml"]
 
 
 def _hub_id(name: str | None) -> str | None:

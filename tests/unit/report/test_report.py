@@ -181,3 +181,51 @@ def test_cli_report_json(report_run, tmp_path):
     assert len(list((tmp_path / "report_files").glob("sample_*.png"))) == 2
     res = CliRunner().invoke(cli, ["report", str(report_run["base"]), "--model-card", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "needs the training run" in res.output
+
+
+def test_model_card_snippet_loads_parts_trained_in_full(report_run, tmp_path):
+    """A Q-Former trained in full beside a LoRA language model: the snippet loads both."""
+    import torch
+    import yaml
+
+    from captune.generate import caption_images
+    from captune.models.peft import FULL_PARTS_FILE, FinetuneConfig, apply_finetuning
+    from captune.models.tiny import build_tiny_blip2
+    from captune.train.checkpoint import save_checkpoint
+    from captune.train.config import TrainConfig
+
+    run = tmp_path / "run"
+    shutil.copytree(report_run["run"], run)
+    base = tmp_path / "base"
+    model, processor = build_tiny_blip2("opt")
+    model.save_pretrained(base)
+    processor.save_pretrained(base)
+    tuned = apply_finetuning(build_tiny_blip2("opt")[0], FinetuneConfig(qformer="full", lm="lora"))
+    with torch.no_grad():  # stand-in for training: move the full part and the adapters
+        generator = torch.Generator().manual_seed(0)
+        for name, p in tuned.named_parameters():
+            if p.requires_grad:
+                p.add_(0.5 * torch.randn(p.shape, generator=generator))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["finetune"] |= {"qformer": "full", "lm": "lora"}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    best = run / "checkpoints" / "best"
+    meta = json.loads((best / "captune.json").read_text()) | {"base_model": str(base)}
+    meta.pop("kind", None)
+    shutil.rmtree(best)
+    save_checkpoint(best, tuned, processor, TrainConfig.model_validate(config), meta)
+    assert (best / FULL_PARTS_FILE).exists()
+
+    card = Path(build_report([run], model_card=True, resamples=20)["model_card"]).read_text()
+    assert "full_parts.safetensors" in card and "(qformer)" in card
+    image = min((report_run["world"] / "images").iterdir())
+    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("photo.jpg", str(image))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {})
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(image, folder / image.name)
+    caption_images(folder, tmp_path / "p.jsonl", adapter=best, postprocess=False)
+    ours = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])["caption"]
+    assert " ".join(printed.getvalue().split()) == ours
