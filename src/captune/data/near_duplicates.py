@@ -11,17 +11,18 @@ whose hashes differ in at most ``threshold`` bits are linked, and linked images 
 bits over four 64-bit words: 20,000 images take about 4 s on one core. JPEGs are decoded at
 reduced scale (PIL's draft mode; the hash moved by at most 2 bits on the test photos).
 
-Why 256 bits and a threshold of 48 (``benchmarks/RESULTS.md``, "Near-duplicate grouping"):
+Why 256 bits and a threshold of 48 (``python benchmarks/near_duplicates.py``; figures in
+``benchmarks/RESULTS.md``, "Near-duplicate grouping"):
 
-- shapes world (64 px, plain backgrounds, images look alike): the 64-bit hash puts distinct
-  images close to each other: at threshold 12 one group swallows 541 of 1,000 images while 57 of
-  the 58 planted re-shoots are caught. The 256-bit hash keeps them apart: at 48, 438 of 446
-  planted pairs of 5,000 images share a group, 0.0025% of the distinct pairs are linked and the
-  largest group holds 7 images.
-- real photos (scikit-image's samples, 512 px): brightness x0.9 or x1.15, JPEG quality 50 and
-  halving the size move the hash by at most 12 bits; shifting the frame by 1% by at most 38, by
-  2% by 34 in the median (at most 56), by 5% by 78 (no longer caught). Distinct photos differ by
-  at least 106 bits (median 128), 200 aligned, alike face crops by at least 78.
+- shapes world (64 px, plain backgrounds: its images look alike). The 64-bit hash puts distinct
+  images close together: on 1,000 images, catching 57 of the 58 planted re-shoots takes threshold
+  12, where one group swallows 541 images; on 5,000 images, at threshold 8 one group holds 1,580.
+  The 256-bit hash keeps them apart: at 48 all 58 pairs of the 1,000 images and 438 of the 446 of
+  the 5,000 share a group, 0.0025% of the distinct pairs are linked and the largest group holds 7.
+- real photos (19 of scikit-image's samples, 512 px). Brightness x0.9 or x1.15, JPEG quality 50
+  and halving the size move the hash by at most 18 bits; moving the frame by 1% by at most 38,
+  by 2% by 34 in the median (at most 56), by 5% by 78 (no longer caught). Distinct photos differ
+  by at least 106 bits (median 128), 100 aligned face crops of 25 px by at least 78.
 
 So 48 catches re-encodes, exposure changes and re-framing by about 1-2%, with 30 bits to spare
 before alike but distinct photos.
@@ -117,10 +118,10 @@ def near_duplicate_groups(paths: Sequence[str | os.PathLike], threshold: int = D
     quiet = (len(paths) < 2000 or None) if progress is None else not progress  # None: a bar on a terminal
     hashes = [image_hash(p) for p in tqdm(paths, desc="perceptual hashes", unit="img", disable=quiet)]
     pairs = close_pairs(np.array(hashes).reshape(len(paths), HASH_BITS), threshold)
-    return NearDuplicateGroups(_components(len(paths), pairs), threshold, len(pairs))
+    return NearDuplicateGroups(components(len(paths), pairs), threshold, len(pairs))
 
 
-def _components(n: int, pairs: np.ndarray) -> list[int]:
+def components(n: int, pairs: np.ndarray) -> list[int]:
     """Connected components of the pairs, labelled 0, 1, ... in order of first appearance."""
     parent = list(range(n))
 

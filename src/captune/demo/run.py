@@ -7,7 +7,7 @@ Steps, each a library call whose files land in ``OUT``:
 
 1. data: generate the shapes world in the club's house style (``data/world``), or take
    ``--data``; validate it (``data/checked``: records, rejects) and split it by image
-   (``data/splits``, 70/10/20, stratified by event);
+   (``data/splits``, 70/10/20, stratified by event), near-duplicate shots kept in one split;
 2. fine-tune: LoRA on the base captioner with validation metrics during training (``run/``);
 3. evaluate the base and the fine-tuned model on the test split (``run/eval/base``,
    ``run/eval/finetuned``, the latter also under several decodings);
@@ -19,7 +19,7 @@ Steps, each a library call whose files land in ``OUT``:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,13 @@ def run_demo(
     clip_model: str | None = None,
     progress: bool | None = None,
     echo: Callable[[str], None] = print,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run the demo into ``out``; returns the summary also written to ``out/summary.json``."""
+    """Run the demo into ``out``; returns the summary also written to ``out/summary.json``.
+
+    ``overrides``: fine-tuning ``key=value`` settings applied after the demo's own (for a quicker
+    recipe, as in the tests: ``["finetune.vision=frozen", "train.batch_size=8"]``).
+    """
     out = Path(out)
     if (out / "run" / "checkpoints" / "last").exists():
         raise CaptuneError(f"{out} already holds a demo run; choose another --out or remove it")
@@ -56,11 +61,11 @@ def run_demo(
         from captune.demo.shipped import quiet_transformers
 
         with quiet_transformers():  # models of a few MB: no "Loading weights" bars between the steps
-            return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo)
-    return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo)
+            return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo, overrides)
+    return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo, overrides)
 
 
-def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo) -> dict[str, Any]:
+def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo, overrides) -> dict[str, Any]:
     from captune.io import write_json
 
     embedded = model is None
@@ -73,7 +78,7 @@ def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, ec
     splits = _split(out, records, embedded, seed, echo)
     base = model or DEMO_MODEL
     run_dir = out / "run"
-    _finetune(run_dir, base, splits, embedded, steps, seed, progress, echo)
+    _finetune(run_dir, base, splits, embedded, steps, seed, progress, echo, overrides)
     evals = _evaluate(run_dir, base, splits["test"], clip_model, embedded, progress, echo)
     echo("writing the report")
     from captune.report import build_report
@@ -103,14 +108,21 @@ def _prepare_data(out: Path, data, n_images: int, seed: int, echo) -> Path:
 
 
 def _split(out: Path, records: Path, embedded: bool, seed: int, echo) -> dict[str, Path]:
+    """Split by image, keeping near-duplicates together: the world's ``near_duplicate_of`` re-shoots
+    and anything the perceptual hash finds (a re-shoot in test would be seen in training)."""
+    from captune.data.near_duplicates import DEFAULT_THRESHOLD
     from captune.data.split import split_file
 
-    result = split_file(records, out / "data" / "splits", "0.7,0.1,0.2", seed, "event" if embedded else None)
-    echo("split: " + ", ".join(f"{k} {len(v)}" for k, v in result.splits.items()) + " images")
+    result = split_file(records, out / "data" / "splits", "0.7,0.1,0.2", seed, "event" if embedded else None,
+                        hash_threshold=DEFAULT_THRESHOLD)
+    grouping = result.grouping.to_json()
+    echo("split: " + ", ".join(f"{k} {len(v)}" for k, v in result.splits.items()) + " images; "
+         f"{grouping['grouped_units']} groups of near-duplicates kept together")
     return {name: out / "data" / "splits" / f"{name}.jsonl" for name in ("train", "val", "test")}
 
 
-def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int, progress, echo) -> None:
+def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int, progress, echo,
+              overrides: Sequence[str] = ()) -> None:
     from captune.config import load_config
     from captune.train.config import TrainConfig
     from captune.train.loop import finetune
@@ -135,7 +147,7 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
                     "train.warmup_ratio=0.05", "eval.every_steps=100"]
         if torch.cuda.is_available():
             settings += ["model.dtype=bfloat16", "train.precision=bf16"]
-    cfg = load_config(TrainConfig, None, common + settings)
+    cfg = load_config(TrainConfig, None, common + settings + list(overrides))
     echo(f"fine-tuning {base} with LoRA for {cfg.train.max_steps} steps -> {run_dir}")
     summary = finetune(cfg, progress=progress)
     echo(f"  {summary['trainable']}")

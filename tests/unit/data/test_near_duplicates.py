@@ -2,6 +2,7 @@
 
 import io
 
+import imagehash
 import numpy as np
 import pytest
 import skimage.data
@@ -10,6 +11,7 @@ from PIL import Image, ImageEnhance
 from captune.data.near_duplicates import (
     DEFAULT_THRESHOLD,
     close_pairs,
+    components,
     image_hash,
     near_duplicate_groups,
     popcount,
@@ -114,3 +116,34 @@ def test_unreadable_image_is_named(tmp_path):
         near_duplicate_groups([bad])
     with pytest.raises(CaptuneError, match="between 0 and 256"):
         near_duplicate_groups([], threshold=300)
+
+
+def test_large_jpegs_decoded_at_reduced_scale_hash_as_in_full(tmp_path):
+    for name in ("astronaut", "coins", "retina"):
+        image = photo(name).resize((2400, 1800))
+        image.save(tmp_path / "big.jpg", quality=90)
+        with Image.open(tmp_path / "big.jpg") as full:
+            exact = imagehash.phash(full.convert("RGB"), hash_size=16).hash.flatten()
+        assert (image_hash(tmp_path / "big.jpg") != exact).sum() <= 2, name  # measured: at most 2 bits
+
+
+def test_the_short_hash_merges_the_shapes_world_where_the_long_one_does_not(tmp_path):
+    """Why 256 bits: the world's images look alike, and 64-bit hashes chain them into one group."""
+    from captune.demo.world import generate
+
+    data = generate(tmp_path, n_images=1000, seed=1000, style="plain")  # the demo's world
+    index = {r.image_id: k for k, r in enumerate(data.plain)}
+    pairs = np.array([(k, index[r.meta["near_duplicate_of"]]) for k, r in enumerate(data.plain)
+                      if "near_duplicate_of" in r.meta])
+    images = [Image.open(data.out_dir / r.image).convert("RGB") for r in data.plain]
+
+    def grouped(hash_size, threshold):
+        bits = np.array([imagehash.phash(im, hash_size=hash_size).hash.flatten() for im in images])
+        labels = np.array(components(len(images), close_pairs(bits, threshold)))
+        return int((labels[pairs[:, 0]] == labels[pairs[:, 1]]).sum()), int(np.bincount(labels).max())
+
+    assert len(pairs) == 58
+    together, largest = grouped(8, 12)  # 64 bits: the planted pairs only at the cost of a giant group
+    assert together >= 57 and largest > 100  # measured: 57 pairs, a group of 541
+    together, largest = grouped(16, DEFAULT_THRESHOLD)
+    assert together == 58 and largest <= 4  # measured: a largest group of 3
