@@ -7,10 +7,18 @@
 
 Flags (``FLAGS`` has the one-line explanations shown in reports). Words are compared in lower
 case, reduced to a singular form; content words are words that are not English stop words.
+References use some words to describe the image and others for style ("Moments from ...",
+"a picture of ..."). ``reference_agreement`` tells them apart over the whole set: where an
+image's references use a descriptive word, most of them do (every reference of an image with a
+red circle says "red"); a style word is used by a few references of many images. Only
+descriptive reference words (agreement above ``AGREEMENT``, one half) raise omissions or make a
+caption's word unsupported.
 
 - ``repetition``: a word twice in a row, or a three-word phrase used twice.
-- ``omission``: a content word used by more than half of the image's references is missing.
-- ``unsupported``: a content word that none of the image's references uses.
+- ``omission``: a descriptive word used by at least three quarters of the image's references
+  (``OMISSION_SHARE``; four of five) is missing.
+- ``unsupported``: a content word that none of the image's references uses, and that is either
+  descriptive in other images' references or in no reference of the set at all.
 - ``hallucination`` (needs a CLIP model): an unsupported word that CLIP also rates as weakly
   present: its image similarity ("a photo of {word}") is below the median similarity of the
   references' content words for the same image.
@@ -36,7 +44,7 @@ from captune.metrics.attributes import singular
 
 FLAGS = {
     "repetition": "repeats a word or a three-word phrase",
-    "omission": "misses a content word that most references use",
+    "omission": "misses a descriptive word that three quarters of the references use",
     "unsupported": "uses a content word that no reference uses",
     "hallucination": "an unsupported word that CLIP also finds weakly present in the image",
     "too_short": "shorter than 95% of the reference captions",
@@ -58,6 +66,10 @@ NAMES = {
 }
 """Each flag as a noun phrase ("captions with ...")."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+AGREEMENT = 0.5
+"""A reference word describes the image when its ``reference_agreement`` is above this."""
+OMISSION_SHARE = 0.75
+"""An omission is a descriptive word that at least this share of the image's references uses."""
 
 
 @dataclass
@@ -111,19 +123,28 @@ def leaks(text: str) -> dict[str, list[str]]:
 
 
 def caption_flags(
-    caption: str, references: Sequence[str], length_range: tuple[float, float]
+    caption: str,
+    references: Sequence[str],
+    length_range: tuple[float, float],
+    agreement: dict[str, float] | None = None,
 ) -> dict[str, list[str]]:
-    """Flags of one caption against its references (everything but ``hallucination``)."""
+    """Flags of one caption against its references (everything but ``hallucination``).
+
+    ``agreement`` is ``reference_agreement`` over the whole set (default: over these references).
+    """
     flags: dict[str, list[str]] = {}
     if rep := repetitions(caption):
         flags["repetition"] = rep
+    agreement = reference_agreement([references]) if agreement is None else agreement
     mine = set(content_words(caption))
     ref_sets = [set(content_words(r)) for r in references]
     if ref_sets:
         share = Counter(w for s in ref_sets for w in s)
-        if missing := sorted(w for w, c in share.items() if c > len(ref_sets) / 2 and w not in mine):
+        agreed = {w for w, a in agreement.items() if a > AGREEMENT}
+        most = sorted(w for w, c in share.items() if c >= OMISSION_SHARE * len(ref_sets) and w in agreed)
+        if missing := [w for w in most if w not in mine]:
             flags["omission"] = missing
-        if extra := sorted(mine - set(share)):
+        if extra := sorted(w for w in mine - set(share) if w in agreed or w not in agreement):
             flags["unsupported"] = extra
     n = len(words(caption))
     if n < length_range[0]:
@@ -131,6 +152,22 @@ def caption_flags(
     elif n > length_range[1]:
         flags["too_long"] = [f"{n} words"]
     return flags | leaks(caption)
+
+
+def reference_agreement(references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Per content word of the references: over the images whose references use it, the mean
+    share of the image's references that do.
+
+    Words that describe the image score high: where the image has a red circle, every reference
+    says "red". Words of style ("moments", "picture of") are used at random and score low. A
+    list of references given twice counts once.
+    """
+    shares: dict[str, list[float]] = {}
+    for refs in {tuple(r): r for r in references}.values():  # an image listed twice counts once
+        sets = [set(content_words(r)) for r in refs]
+        for w, c in Counter(w for s in sets for w in s).items():
+            shares.setdefault(w, []).append(c / len(sets))
+    return {w: float(np.mean(v)) for w, v in shares.items()}
 
 
 def reference_length_range(references: Sequence[Sequence[str]]) -> tuple[float, float]:
@@ -150,7 +187,8 @@ def analyze_errors(
 ) -> ErrorAnalysis:
     """Flag every caption; with ``images`` and ``clip_model``, also check unsupported words with CLIP."""
     span = reference_length_range(references)
-    per_image = [caption_flags(c, r, span) for c, r in zip(captions, references)]
+    agreement = reference_agreement(references)
+    per_image = [caption_flags(c, r, span, agreement) for c, r in zip(captions, references)]
     checked = [f for f in FLAGS if f != "hallucination"]
     if clip_model and images is not None:
         _clip_check(per_image, references, images, clip_model, **clip_options)
