@@ -80,16 +80,16 @@ def test_the_numbers_shown_are_those_of_compare_and_the_run(report, report_run):
     assert f"| CIDEr | {num(cider['a'])} | {num(cider['b'])} |" in md and interval(cider) in md
     assert "| train | " in md and "| 16 |" in md  # 16 training images
     assert "trainable parameters" in md and "8 optimizer steps" in md
-    assert "Split by image, seed 0: 16 train, 8 val, 8 test images." in md
+    assert "Split by image, seed 0: 16 train, 7 val, 9 test images." in md  # near-duplicates kept together
     assert "`beam(n=5)`" in md and "`top_p(p=0.9,t=0.7)`" in md
 
 
 def test_ratings_are_summarised_per_model_and_paired(report):
     written, _ = report
     md = Path(written["markdown"]).read_text()
-    # base rates 1,2,1,2,... (mean 1.5); finetuned 3,4,5,3,4,5,3,4 (mean 31/8)
-    assert "| base | 8 | 8 | 1.50 |" in md and "| finetuned | 8 | 8 | 3.88 |" in md
-    assert "finetuned against base on 8 shared images: +2.38" in md
+    # 9 test images: base rates 1,2,1,2,... (mean 13/9); finetuned 3,4,5,3,4,5,... (mean 4)
+    assert "| base | 9 | 9 | 1.44 |" in md and "| finetuned | 9 | 9 | 4 |" in md
+    assert "finetuned against base on 9 shared images: +2.56" in md
 
 
 def test_a_report_of_evaluations_only(report_run, tmp_path):
