@@ -257,3 +257,20 @@ def test_cli_groups_near_duplicates(world, tmp_path):
     assert refused.exit_code != 0 and "in one group" in refused.output
     accepted = CliRunner().invoke(cli, args + ["--hash-threshold", "200", "--max-group-share", "1"])
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_a_burst_of_up_to_ten_shots_is_never_refused(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    burst = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    records = []
+    for k in range(30):
+        pixels = burst if k < 11 else rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{k}.png")
+        records.append(CaptionRecord(f"img{k:02d}", str(tmp_path / f"{k}.png"), ["c"]))
+    # 10 shots of 20 images (50%) pass; 11 of 30 (37%) is over both the share and the floor
+    assert group_records(records[1:21], hash_threshold=DEFAULT_THRESHOLD).to_json()["largest_unit"] == 10
+    with pytest.raises(CaptuneError, match="put 11 of 30 images"):
+        group_records(records, hash_threshold=DEFAULT_THRESHOLD)
