@@ -189,8 +189,8 @@ def split_records(
 
     Within a split, records keep their input order.
     """
+    names = list(parse_ratios(ratios))  # bad ratios fail before any image is hashed
     units = group_records(records, hash_threshold, max_group_share).units
-    names = list(parse_ratios(ratios))
     return records_by_split(records, units, assign_units(records, units, ratios, seed, stratify), names)
 
 
@@ -280,8 +280,8 @@ def split_file(
     near-duplicate images together.
     """
     records = with_absolute_images(read_records(input), Path(input).parent)
-    grouping = group_records(records, hash_threshold, max_group_share, progress)
     named = parse_ratios(ratios)
+    grouping = group_records(records, hash_threshold, max_group_share, progress)
     unit_splits = assign_units(records, grouping.units, ratios, seed, stratify)
     splits = records_by_split(records, grouping.units, unit_splits, list(named))
     result = SplitResult(splits, seed, named, stratify, Path(out), grouping, unit_splits)
