@@ -113,12 +113,10 @@ def in_process(runs: list[dict], spec: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, colour_data_shared):
     """Every two-process run in one launch, and the one-process references in this process."""
-    from conftest import write_colour_records
-
     tmp = tmp_path_factory.mktemp("two-processes")
-    steps = plan(tmp, write_colour_records(tmp / "colours"))
+    steps = plan(tmp, colour_data_shared)
 
     def with_out(name, folder):
         step = steps[name]
