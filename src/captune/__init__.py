@@ -7,3 +7,28 @@ datasets, ``captune.models`` builds captioners, ``captune.train`` fine-tunes the
 """
 
 __version__ = "0.1.0"
+
+MIN_TRANSFORMERS = (5, 18)
+"""The oldest transformers captune works with (pyproject.toml declares the same floor)."""
+
+
+def _check_transformers() -> None:
+    """Refuse to import with a transformers older than MIN_TRANSFORMERS, naming the version found
+    and the fix, instead of failing later on a missing class or argument."""
+    import re
+    from importlib import metadata
+
+    try:
+        found = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        return  # its own import error names it
+    match = re.match(r"(\d+)\.(\d+)", found)
+    floor = ".".join(map(str, MIN_TRANSFORMERS))
+    if match and tuple(map(int, match.groups())) < MIN_TRANSFORMERS:
+        raise ImportError(
+            f"captune needs transformers >= {floor}, but transformers {found} is installed: "
+            f"pip install -U 'transformers>={floor}'"
+        )
+
+
+_check_transformers()

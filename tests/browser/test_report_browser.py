@@ -1,4 +1,4 @@
-"""Open the report of a tiny run in headless Chromium (Debian's /usr/bin/chromium): every section
+"""Open the report of a tiny run in headless Chromium (Debian's ``chromium`` on PATH): every section
 heading and figure is there and rendered, nothing is fetched from the network, the console stays
 clean, and a full-page screenshot goes to test-artifacts/report.png."""
 
@@ -9,7 +9,6 @@ import pytest
 
 from captune.report import build_report
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,13 +47,12 @@ def report_html(tmp_path_factory):
 
 
 @pytest.mark.browser
-def test_report_renders_in_chromium(report_html):
+def test_report_renders_in_chromium(report_html, chromium):
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install -y chromium)"
     problems, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: problems.append(str(e)))

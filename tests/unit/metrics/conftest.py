@@ -1,19 +1,7 @@
-"""Fixtures for the metric tests: pycocoevalcap as the oracle, Java detection."""
+"""Helpers for the metric tests: pycocoevalcap as the oracle. ``java`` tests skip or fail where Java
+is missing (tests/conftest.py)."""
 
 from __future__ import annotations
-
-import shutil
-
-import pytest
-
-
-def pytest_collection_modifyitems(items):
-    """Tests marked ``java`` are skipped where no Java runtime is installed (CI machines have one)."""
-    if shutil.which("java") is None:
-        skip = pytest.mark.skip(reason="no Java runtime on PATH")
-        for item in items:
-            if "java" in item.keywords:
-                item.add_marker(skip)
 
 
 def coco_dicts(predictions, references):
