@@ -117,7 +117,9 @@ def bert_score_package(model_dir, layer, idf, baseline=None):
     """``(P, R, F)`` per candidate from the ``bert_score`` package itself."""
     import bert_score
 
-    rescale = {"rescale_with_baseline": True, "lang": "en", "baseline_path": str(baseline)} if baseline else {}
+    rescale = {}
+    if baseline:
+        rescale = {"rescale_with_baseline": True, "lang": "en", "baseline_path": str(baseline)}
     with warnings.catch_warnings():  # its baseline read hands torch a read-only pandas array
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         p, r, f = bert_score.score(
