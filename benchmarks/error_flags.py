@@ -147,7 +147,7 @@ def precision_recall(cases: list[Case], per_image: list[dict[str, list[str]]], f
 
 def flag_cases(cases: list[Case], clip_model: str | None) -> list[dict[str, list[str]]]:
     """The error analysis of every case's caption against its references."""
-    from captune.evaluate.errors import analyze_errors
+    from captune.evaluate.error_analysis import analyze_errors
 
     return analyze_errors(
         [c.caption for c in cases],

@@ -4,7 +4,7 @@
   and fingerprints in ``out/eval.json`` (``captune evaluate``).
 - ``compare(dirs)``: deltas with 95% bootstrap intervals and paired permutation p-values
   (``captune compare``); the resampling itself is in ``captune.evaluate.resample``.
-- ``captune.evaluate.errors``: per-caption error flags and their counts.
+- ``captune.evaluate.error_analysis``: per-caption error flags and their counts.
 - ``captune.evaluate.decodings``: one model under several decoding presets, side by side.
 """
 

@@ -14,7 +14,7 @@ it loads no model. ``OUT/eval.json`` holds:
   ``unavailable`` (metric -> why it cannot run here, including default metrics left out),
   ``info`` (metric settings, e.g. the CLIP model);
 - ``per_image``: image id, image path, caption, references, per-image scores and error flags;
-- ``errors``: counts per error flag (see ``captune.evaluate.errors``);
+- ``errors``: counts per error flag (see ``captune.evaluate.error_analysis``);
 - ``model`` and ``data`` fingerprints: base model, adapter folder and the sha256 of its weight
   files, prompt; sha256 of the records file, image and reference counts; sha256 of the captions;
 - ``config``: decoding, metrics, options; ``decodings``: the decoding table when asked for.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from captune import __version__
 from captune.errors import CaptuneError, DataError
-from captune.evaluate.errors import analyze_errors
+from captune.evaluate.error_analysis import analyze_errors
 from captune.models.fingerprint import file_sha256, weights_sha256
 
 if TYPE_CHECKING:

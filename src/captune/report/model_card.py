@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from captune.evaluate.errors import FLAGS, NAMES
+from captune.evaluate.error_analysis import FLAGS, NAMES
 from captune.report.text import label, num, verdict
 
 HF_METRICS = {

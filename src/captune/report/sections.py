@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from captune.errors import DataError
-from captune.evaluate.errors import FLAGS, extremes, sample_ids
+from captune.evaluate.error_analysis import FLAGS, extremes, sample_ids
 from captune.report.text import interval, label, num, p_value, percent, signed, verdict
 
 HEADLINE_METRICS = (

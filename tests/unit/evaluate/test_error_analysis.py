@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from captune.evaluate.errors import (
+from captune.evaluate.error_analysis import (
     FLAGS,
     analyze_errors,
     caption_flags,

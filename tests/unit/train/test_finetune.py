@@ -164,7 +164,7 @@ def test_generation_metrics_use_images_from_the_whole_validation_file(colour_dat
 
 
 def test_spread_takes_evenly_spaced_indices():
-    from captune.train.evaluation import spread
+    from captune.train.validation import spread
 
     assert spread(10, 5) == [0, 2, 4, 6, 8]
     assert spread(3, 5) == [0, 1, 2]

@@ -1,6 +1,6 @@
 """Error analysis: what is wrong with each generated caption, counted over a test set.
 
-    from captune.evaluate.errors import analyze_errors
+    from captune.evaluate.error_analysis import analyze_errors
     analysis = analyze_errors(captions, references, images, clip_model="openai/clip-vit-base-patch32")
     analysis.counts          # {"omission": 41, "unsupported": 17, ...}
     analysis.per_image[0]    # {"omission": ["square"], "unsupported": ["star"]}
