@@ -4,11 +4,13 @@ Every file captune writes goes through ``atomic_write`` (write a temporary file 
 folder, flush, fsync, rename), so a killed job never leaves half a file behind.
 Append-only logs (``JsonlAppender``) write whole lines and flush each one, so a resumed
 job can trust every complete line it finds.
+``file_sha256`` is the one checksum of a file's content (fingerprints, manifests, eval.json).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -35,6 +37,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's content, read in 1 MiB blocks (weight files run to gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

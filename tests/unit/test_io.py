@@ -43,3 +43,13 @@ def test_line_separator_inside_a_caption_survives(tmp_path):
     p = tmp_path / "x.jsonl"
     write_jsonl(p, [{"caption": "a\u2028b\x85c"}, {"caption": "d"}])
     assert [o["caption"] for o in read_jsonl(p)] == ["a\u2028b\x85c", "d"]
+
+
+def test_file_sha256_reads_files_larger_than_one_block(tmp_path):
+    import hashlib
+
+    from captune.io import file_sha256
+
+    content = bytes(range(256)) * 5000  # 1.28 MB: two blocks of the 1 MiB reader
+    (tmp_path / "w.bin").write_bytes(content)
+    assert file_sha256(tmp_path / "w.bin") == hashlib.sha256(content).hexdigest()

@@ -175,7 +175,8 @@ def write_manifest(out: Path, cfg: BuildConfig, figures: dict[str, Any], command
     import transformers
 
     from captune import __version__
-    from captune.demo.shipped import MANIFEST, sha256
+    from captune.demo.shipped import MANIFEST
+    from captune.io import file_sha256
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST)
     manifest = {
@@ -185,7 +186,7 @@ def write_manifest(out: Path, cfg: BuildConfig, figures: dict[str, Any], command
         "versions": {"captune": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                      "tokenizers": tokenizers.__version__, "python": platform.python_version()},
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "files": {p.relative_to(out).as_posix(): sha256(p) for p in files},
+        "files": {p.relative_to(out).as_posix(): file_sha256(p) for p in files},
         "bytes": {p.relative_to(out).as_posix(): p.stat().st_size for p in files},
     }
     write_json(out / MANIFEST, manifest)

@@ -8,30 +8,25 @@ training figures and the command that built them. Every load checks the files ag
 
     model, processor = load_shipped("shapes-captioner")   # or: load_captioner("shapes-blip2-opt")
     clip = CLIPModel.from_pretrained(shipped_path("clip"))
+
+``register_models`` (the ``captune.models`` entry point in pyproject.toml) names them
+``shapes-blip2-opt`` and ``shapes-clip`` in ``captune.models.registry``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from captune.errors import CaptuneError
+from captune.io import file_sha256
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = "MANIFEST.json"
 # kind (as in ``builtin:<kind>`` and short) -> folder under weights/
 KINDS = {"shapes-captioner": "captioner", "captioner": "captioner", "shapes-clip": "clip", "clip": "clip"}
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(root: str | os.PathLike = WEIGHTS_DIR) -> dict:
@@ -55,7 +50,7 @@ def verify(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> 
         path = root / name
         if not path.exists():
             raise CaptuneError(f"{path} is missing (listed in {root / MANIFEST}); reinstall captune")
-        if sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise CaptuneError(f"{path} does not match its checksum in {root / MANIFEST} (the file is corrupted "
                                "or was changed); reinstall captune or rebuild with `captune demo build-base`")
     return folder
@@ -80,6 +75,30 @@ def load_shipped(kind: str, root: str | os.PathLike = WEIGHTS_DIR):
     with quiet_transformers():
         model = model_cls.from_pretrained(folder, dtype=torch.float32).eval()
         return model, processor_cls.from_pretrained(folder)
+
+
+def weights_digest(kind: str, root: str | os.PathLike = WEIGHTS_DIR) -> str:
+    """The ``weights_sha256`` of a shipped model, from the manifest's digests (no file is read)."""
+    from captune.models.fingerprint import WEIGHT_SUFFIXES, combine
+
+    prefix = KINDS[kind] + "/"
+    files = {n.removeprefix(prefix): d for n, d in read_manifest(root)["files"].items() if n.startswith(prefix)}
+    weights = {n: d for n, d in files.items() if "/" not in n and n.endswith(WEIGHT_SUFFIXES)}
+    return combine(weights.items())
+
+
+def register_models() -> None:
+    """Name the shipped models in the model registry (called through the ``captune.models`` entry point)."""
+    from captune.models.registry import CLIP, ModelEntry, register
+
+    register(ModelEntry("shapes-blip2-opt", "builtin:shapes-captioner", "opt", "1.2M",
+                        "BLIP-2 architecture pretrained on plain shapes-world captions; ships with captune",
+                        loader=lambda: load_shipped("shapes-captioner"),
+                        weights=lambda: weights_digest("shapes-captioner")))
+    register(ModelEntry("shapes-clip", "builtin:shapes-clip", "clip", "953K",
+                        "tiny CLIP trained on shapes-world images and captions (CLIPScore); ships with captune",
+                        task=CLIP, loader=lambda: load_shipped("shapes-clip"),
+                        weights=lambda: weights_digest("shapes-clip")))
 
 
 @contextmanager

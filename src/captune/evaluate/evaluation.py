@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from captune import __version__
 from captune.errors import CaptuneError, DataError
 from captune.evaluate.error_analysis import analyze_errors
-from captune.models.fingerprint import file_sha256, weights_sha256
+from captune.io import file_sha256
+from captune.models.fingerprint import weights_sha256
 
 if TYPE_CHECKING:
     from captune.generate import CaptionItem, Decoding

@@ -9,7 +9,7 @@ change whenever the weights do, and must be cheap. ``weights_sha256`` is one sha
 folder's weight files (``*.safetensors``, else ``*.bin``, as ``from_pretrained`` picks them), each
 file entering as its name and its own sha256. In the Hugging Face cache a weight file is a link to
 ``blobs/<sha256 of the content>``, so there the blob's name is taken instead of reading gigabytes;
-a shipped model's digests come from its checksummed manifest.
+a registered model may name its own digest (the shipped demo's come from its checksummed manifest).
 """
 
 from __future__ import annotations
@@ -21,17 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from captune.errors import CaptuneError
+from captune.io import file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def combine(digests: Iterable[tuple[str, str]]) -> str:
@@ -66,27 +59,18 @@ def _content_sha256(path: Path) -> str:
 
 def model_weights(name: str) -> str | None:
     """``'sha256:…'`` (or ``'builtin:…'``) for a model name, id or folder; None when it is not on this machine."""
-    from captune.models.registry import REGISTRY
+    from captune.models.registry import lookup
 
-    entry = REGISTRY.get(name)
+    entry = lookup(name)
+    if entry is not None and entry.weights is not None:
+        return "sha256:" + entry.weights()
     source = entry.checkpoint if entry else name
-    if source.startswith("builtin:shapes-"):
-        return "sha256:" + _shipped_sha256(source.removeprefix("builtin:"))
     if source.startswith("builtin:"):
         return source
     folder = Path(source).expanduser()
     if not folder.is_dir():
         folder = _cached_snapshot(source)
     return None if folder is None else "sha256:" + weights_sha256(folder)
-
-
-def _shipped_sha256(kind: str) -> str:
-    from captune.demo.shipped import KINDS, read_manifest
-
-    prefix = KINDS[kind] + "/"
-    files = {n.removeprefix(prefix): d for n, d in read_manifest()["files"].items() if n.startswith(prefix)}
-    weights = {n: d for n, d in files.items() if "/" not in n and n.endswith(WEIGHT_SUFFIXES)}
-    return combine(weights.items())
 
 
 def _cached_snapshot(repo_id: str) -> Path | None:

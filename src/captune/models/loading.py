@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from captune.errors import CaptuneError, ModelNotFoundError
-from captune.models.registry import REGISTRY
+from captune.models.registry import CAPTIONER, lookup
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DTYPE_CHOICES = ("auto", *DTYPES)
@@ -47,15 +47,17 @@ def load_captioner(
     from captune.models.blip2 import ensure_image_tokens
 
     dtype = resolve_dtype(dtype)
-    entry = REGISTRY.get(name)
-    source = entry.checkpoint if entry else name
-    if source.startswith("builtin:"):
+    entry = lookup(name)
+    if entry is not None and entry.task != CAPTIONER:
+        raise CaptuneError(f"model {name!r} is a {entry.task} model, not a captioner; see `captune models list`")
+    if entry is not None and entry.loader is not None:
         if quantization != "none":
             quantization_config(quantization, dtype)  # explains what is missing (CUDA, bitsandbytes)
             raise CaptuneError(f"{name} is built in memory; QLoRA quantizes checkpoints loaded from disk: "
                                "save it with save_pretrained and pass the folder")
-        model, processor = _load_builtin(source.removeprefix("builtin:"))
+        model, processor = entry.loader()
     else:
+        source = entry.checkpoint if entry else name
         model, processor = _load_pretrained(name, source, dtype, quantization, device_map)
     ensure_image_tokens(model, processor)
     check_dtype(model, dtype)
@@ -69,16 +71,6 @@ def check_dtype(model, dtype: str) -> None:
         raise CaptuneError(
             "Flan-T5 overflows in float16 (its activations exceed 65504): use dtype bfloat16 or float32"
         )
-
-
-def _load_builtin(kind: str):
-    if kind.startswith("tiny-"):
-        from captune.models.tiny import build_tiny_blip2
-
-        return build_tiny_blip2(kind.removeprefix("tiny-"))
-    from captune.demo.shipped import load_shipped
-
-    return load_shipped(kind)
 
 
 def _load_pretrained(name: str, source: str, dtype: str, quantization: str, device_map: Any):

@@ -2,14 +2,26 @@
 
 A name is either registered here (``blip2-opt-2.7b`` -> ``Salesforce/blip2-opt-2.7b``), a
 Hugging Face model id, or a local directory. ``tiny-*`` models are built offline from configs
-(see ``captune.models.tiny``); ``shapes-*`` models ship inside the package (see ``captune.demo``).
+(see ``captune.models.tiny``). Other packages add names with ``register`` from a function named
+in the ``captune.models`` entry-point group; the shipped demo registers ``shapes-blip2-opt`` and
+``shapes-clip`` that way (``captune.demo.shipped.register_models``), so this package imports
+nothing from the packages above it.
 
     captune models list
+
+    # in a plugin's pyproject.toml:  [project.entry-points."captune.models"]  mine = "mypkg:register_models"
+    register(ModelEntry("my-captioner", "builtin:my-captioner", "opt", "2M", "..."), loader=load_mine)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+
+ENTRY_POINT_GROUP = "captune.models"
+CAPTIONER, CLIP = "captioner", "clip"
 
 
 @dataclass(frozen=True)
@@ -18,12 +30,27 @@ class ModelEntry:
     checkpoint: str
     """Hugging Face id, or ``builtin:<kind>`` for models captune builds or ships itself."""
     family: str
-    """Language-model family: ``opt`` (decoder-only) or ``t5`` (encoder-decoder)."""
+    """Language-model family: ``opt`` (decoder-only) or ``t5`` (encoder-decoder); ``clip`` for a CLIP."""
     params: str
     description: str
+    task: str = CAPTIONER
+    """``captioner`` (``load_captioner`` loads it) or ``clip`` (an image-text encoder for the metrics)."""
+    loader: Callable[[], tuple] | None = field(default=None, compare=False, repr=False)
+    """Builds ``(model, processor)`` for a ``builtin:`` model; None for models loaded from a checkpoint."""
+    weights: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+    """The sha256 identifying a ``builtin:`` model's weights; None when its checkpoint name identifies it."""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: getattr(self, k) for k in ("name", "checkpoint", "family", "params", "description", "task")}
+
+
+def _tiny(kind: str) -> Callable[[], tuple]:
+    def load() -> tuple:
+        from captune.models.tiny import build_tiny_blip2
+
+        return build_tiny_blip2(kind)
+
+    return load
 
 
 _ENTRIES = [
@@ -31,17 +58,42 @@ _ENTRIES = [
     ModelEntry("blip2-opt-6.7b", "Salesforce/blip2-opt-6.7b", "opt", "7.8B", "BLIP-2, ViT-g + OPT-6.7B"),
     ModelEntry("blip2-flan-t5-xl", "Salesforce/blip2-flan-t5-xl", "t5", "3.9B", "BLIP-2, ViT-g + Flan-T5-XL"),
     ModelEntry("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "t5", "12.2B", "BLIP-2, ViT-g + Flan-T5-XXL"),
-    ModelEntry("tiny-blip2-opt", "builtin:tiny-opt", "opt", "93K", "BLIP-2 architecture, random weights, for tests"),
-    ModelEntry("tiny-blip2-t5", "builtin:tiny-t5", "t5", "120K", "BLIP-2 architecture, random weights, for tests"),
-    ModelEntry("shapes-blip2-opt", "builtin:shapes-captioner", "opt", "1.5M",
-               "BLIP-2 architecture pretrained on plain shapes-world captions; ships with captune"),
+    ModelEntry("tiny-blip2-opt", "builtin:tiny-opt", "opt", "93K", "BLIP-2 architecture, random weights, for tests",
+               loader=_tiny("opt")),
+    ModelEntry("tiny-blip2-t5", "builtin:tiny-t5", "t5", "120K", "BLIP-2 architecture, random weights, for tests",
+               loader=_tiny("t5")),
 ]
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
 
 
-def register_model(entry: ModelEntry) -> None:
+def register(entry: ModelEntry) -> None:
+    """Add (or replace) a model name; a ``builtin:`` checkpoint needs a ``loader``."""
+    if entry.checkpoint.startswith("builtin:") and entry.loader is None:
+        raise ValueError(f"model {entry.name!r}: a builtin checkpoint ({entry.checkpoint}) needs a loader")
     REGISTRY[entry.name] = entry
+
 
 
 def list_models() -> list[ModelEntry]:
     return list(REGISTRY.values())
+
+
+def lookup(name: str | None) -> ModelEntry | None:
+    return REGISTRY.get(name or "")
+
+
+def load_entry_points() -> None:
+    """Call every function of the ``captune.models`` entry-point group (each calls ``register``).
+
+    A plugin that fails to load is skipped with a warning naming it, so one broken package does not
+    take every model name with it.
+    """
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()()
+        except Exception as err:  # noqa: BLE001 - any plugin failure is reported, not fatal
+            warnings.warn(f"captune model plugin {ep.name!r} ({ep.value}) failed to register: {err!r}",
+                          stacklevel=2)
+
+
+load_entry_points()

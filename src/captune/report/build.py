@@ -24,8 +24,9 @@ from captune.errors import CaptuneError
 from captune.evaluate.comparison import compare_evals, load_eval
 from captune.report import plots
 from captune.report import sections as sec
-from captune.report.run import eval_dirs_in, is_run_dir, read_data, read_run, when
-from captune.report.text import METRIC_HELP, interval, label, num, p_value, percent, signed, verdict
+from captune.report.render import template_env
+from captune.report.run import eval_dirs_in, is_run_dir, read_data, read_run
+from captune.report.text import METRIC_HELP, label
 
 FILES_DIR = "report_files"
 
@@ -219,8 +220,8 @@ def render(ctx: dict[str, Any], out: Path) -> dict[str, Any]:
     files.mkdir(exist_ok=True)
     for pic in _pictures(ctx):
         (files / f"{pic.name}.png").write_bytes(pic.png)
-    html = _env(autoescape=True).get_template("report.html.j2").render(**ctx)
-    md = _env(autoescape=False).get_template("report.md.j2").render(**ctx)
+    html = template_env(autoescape=True).get_template("report.html.j2").render(**ctx)
+    md = template_env(autoescape=False).get_template("report.md.j2").render(**ctx)
     write_text(out / "report.html", html)
     write_text(out / "report.md", md)
     return {"html": str(out / "report.html"), "markdown": str(out / "report.md"), "files": str(files)}
@@ -234,26 +235,3 @@ def _pictures(ctx) -> list[sec.Picture]:
     for side in (ctx["errors"] or {}).get("examples", {}).values():
         pics += [ex["thumb"] for group in side.values() for ex in group]
     return [p for p in pics if p is not None]
-
-
-def _env(autoescape: bool):
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("captune.report", "templates"),
-        autoescape=autoescape,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(
-        num=num,
-        signed=signed,
-        percent=percent,
-        interval=interval,
-        p=p_value,
-        label=label,
-        verdict=verdict,
-        when=when,
-    )
-    return env

@@ -35,14 +35,14 @@ METHODS = {"lora": "LoRA", "rslora": "rsLoRA", "dora": "DoRA"}
 def write_model_card(run, evals: list[dict], pairs: list[dict], ctx: dict[str, Any]) -> Path:
     """Render the card into the run's ``checkpoints/best/README.md``; returns its path."""
     from captune.io import write_text
-    from captune.report.build import _env
+    from captune.report.render import template_env
 
     best = run.dir / "checkpoints" / "best"
     if not (best / "captune.json").exists():
         raise FileNotFoundError(f"{best}: no best checkpoint to describe")
     pair = _pair_for(best, pairs)
     card = {**ctx, **card_context(run, best, pair, evals)}
-    text = _env(autoescape=False).get_template("model_card.md.j2").render(**card)
+    text = template_env(autoescape=False).get_template("model_card.md.j2").render(**card)
     return write_text(best / "README.md", text)
 
 
@@ -98,18 +98,18 @@ def _full_parts(run, best: Path, meta: dict) -> list[str]:
 
 
 def _hub_id(name: str | None) -> str | None:
-    from captune.models.registry import REGISTRY
+    from captune.models.registry import lookup
 
-    entry = REGISTRY.get(name or "")
+    entry = lookup(name)
     if entry and not entry.checkpoint.startswith("builtin:"):
         return entry.checkpoint
     return name
 
 
 def _is_builtin(name: str | None) -> bool:
-    from captune.models.registry import REGISTRY
+    from captune.models.registry import lookup
 
-    entry = REGISTRY.get(name or "")
+    entry = lookup(name)
     return bool(entry and entry.checkpoint.startswith("builtin:"))
 
 

@@ -17,19 +17,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from captune.io import atomic_write
+from captune.io import atomic_write, file_sha256
 
 
 def captune_home() -> Path:
     return Path(os.environ.get("CAPTUNE_HOME", Path.home() / ".cache" / "captune"))
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:32]
 
 
 def vision_fingerprint(captioner, image_size: int) -> str:
@@ -53,7 +45,7 @@ class FeatureCache:
 
     def key(self, image: str) -> str:
         if image not in self._keys:
-            self._keys[image] = file_hash(image)
+            self._keys[image] = file_sha256(image)[:32]
         return self._keys[image]
 
     def path(self, image: str) -> Path:
