@@ -29,8 +29,9 @@ from typing import Any
 
 from captune.errors import CaptuneError, DataError
 from captune.evaluate.resample import BleuStat, CiderStat, MeanStat, paired_test
+from captune.metrics.bleu import OUTPUTS as BLEU_OUTPUTS
 
-BLEU = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
+BLEU = BLEU_OUTPUTS
 LOWER_IS_BETTER = {"self_bleu"}
 # Properties of the whole set of captions: their per-caption parts (self-BLEU of one caption
 # against the others) do not resample as means.

@@ -10,6 +10,10 @@ BLEU on any resample of the images (duplicates included) without recounting:
 
     stats = bleu_stats(preds_tok, refs_tok)
     boot = [bleu_from_stats(stats, rng.integers(0, n, n))["bleu_4"] for _ in range(1000)]
+
+For many resamples at once (the bootstrap of ``captune compare``), ``bleu_rows`` gives the counts
+as one row per image and ``bleu_from_sums`` the scores of any stack of summed rows:
+``bleu_from_sums(draw_counts @ bleu_rows(preds_tok, refs_tok))``.
 """
 
 from __future__ import annotations
@@ -76,19 +80,31 @@ def _bleu(correct: np.ndarray, guess: np.ndarray, testlen, reflen) -> np.ndarray
     return out * np.asarray(penalty)[..., None]
 
 
+def rows(stats: BleuStats) -> np.ndarray:
+    """(N, 10) per image: ``[hyp length, closest ref length, guess_1..4, correct_1..4]``."""
+    return np.column_stack([stats.testlen, stats.reflen, stats.guess, stats.correct]).astype(float)
+
+
+def bleu_rows(preds_tok: list[str], refs_tok: list[list[str]]) -> np.ndarray:
+    """``rows(bleu_stats(preds_tok, refs_tok))``: the counts to sum over any resample."""
+    return rows(bleu_stats(list(preds_tok), [list(r) for r in refs_tok]))
+
+
+def bleu_from_sums(sums: np.ndarray) -> np.ndarray:
+    """Corpus BLEU-1..4 of summed ``rows`` (one image's row gives its own score): ``[..., 10] -> [..., 4]``."""
+    sums = np.asarray(sums, dtype=float)
+    return _bleu(sums[..., 6:10], sums[..., 2:6], sums[..., 0], sums[..., 1])
+
+
 def bleu_from_stats(stats: BleuStats, indices: np.ndarray | None = None) -> dict[str, float]:
     """Corpus BLEU-1..4 on the images ``indices`` (a resample, duplicates allowed; default all)."""
     idx = slice(None) if indices is None else np.asarray(indices)
-    sums = [stats.correct[idx].sum(axis=0), stats.guess[idx].sum(axis=0)]
-    testlen, reflen = float(stats.testlen[idx].sum()), float(stats.reflen[idx].sum())
-    scores = _bleu(sums[0].astype(float), sums[1].astype(float), np.float64(testlen), np.float64(reflen))
-    return dict(zip(OUTPUTS, map(float, scores)))
+    return dict(zip(OUTPUTS, map(float, bleu_from_sums(rows(stats)[idx].sum(axis=0)))))
 
 
 def bleu_per_image(stats: BleuStats) -> np.ndarray:
     """(N, 4) per-image BLEU-1..4, as pycocoevalcap's per-image scores."""
-    return _bleu(stats.correct.astype(float), stats.guess.astype(float), stats.testlen.astype(float),
-                 stats.reflen.astype(float))
+    return bleu_from_sums(rows(stats))
 
 
 @register("bleu", outputs=OUTPUTS, tokenized=True)

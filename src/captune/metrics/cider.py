@@ -12,10 +12,16 @@ floating-point rounding.
 ``cider_stats`` + ``cider_from_stats(stats, indices)`` recompute the corpus score on a resample
 of the images: document frequencies and ``log(N)`` are those of the resample, where a duplicated
 image counts as many times as it was drawn, exactly as pycocoevalcap run on the resampled lists.
+``CiderD`` does the same for a block of resamples and several prediction lists at once (the
+bootstrap of ``captune compare``): with idf(g) = log N - log max(1, df(g)), every quantity
+CIDEr-D needs is a sum over n-grams of a fixed coefficient times idf(g)^2, so a block of
+resamples costs a few sparse-dense products.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +107,132 @@ def cider_from_stats(stats: CiderStats, indices: np.ndarray | None = None) -> di
     weight = np.bincount(indices, minlength=stats.n_images).astype(float)
     scores = _image_scores(stats, weight, float(np.log(float(len(indices)))))
     return {"cider": float(np.mean(scores[indices]))}
+
+
+class CiderD:
+    """pycocoevalcap's CIDEr-D for several prediction lists over the same references, with the
+    document frequencies taken from a weighted sample of the images (weights = how often each
+    image was drawn; all ones gives the ordinary score).
+
+    Sparse rows are (reference, n) (``P`` = 4 x references) or (image, n); columns group the
+    n-grams found in the references of the same set of images, which have the same document
+    frequency in every resample. Prediction n-grams in no reference have df 0, so idf = log N for
+    them whatever the resample. Counts come from ``cider_stats`` (``captune.metrics._ngrams``).
+    """
+
+    def __init__(self, systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]):
+        refs = [list(r) for r in refs]
+        stats = [cider_stats(list(preds), refs) for preds in systems]
+        self.n_images = len(refs)
+        columns: dict[tuple[int, ...], int] = {}
+        gram_columns = [_gram_columns(s, columns) for s in stats]
+        # columns in order of their images (those of one image side by side): faster products
+        keys = sorted(columns)
+        renumber = np.empty(len(keys) + 1, np.int64)
+        renumber[[columns[k] for k in keys]] = np.arange(len(keys))
+        renumber[-1] = -1
+        columns = dict(zip(keys, range(len(keys))))
+        gram_columns = [renumber.take(c) for c in gram_columns]
+        self._df = _df_matrix(columns, self.n_images)
+        self._ref_norms = _ref_norm_matrix(stats[0], gram_columns[0], len(columns))
+        self._systems = [_system(s, col, len(columns)) for s, col in zip(stats, gram_columns)]
+
+    def image_scores(self, weights: np.ndarray) -> list[np.ndarray]:
+        """Per-image CIDEr-D of each system under the document frequencies of ``weights``
+        ([r, N] draw counts, every row with the same total): one ``[N, r]`` array per system."""
+        weights = np.atleast_2d(np.asarray(weights, dtype=float))
+        total = int(weights[0].sum().round())
+        if not np.all(np.abs(weights.sum(axis=1) - total) < 1e-9):
+            raise ValueError("every weight row must draw the same number of images")
+        # idf^2 for every possible document frequency 0..total, looked up instead of a log per entry.
+        table = (math.log(total) - np.log(np.maximum(np.arange(total + 1), 1.0))) ** 2
+        idf2 = table[np.rint(self._df @ weights.T).astype(np.int64)]  # [columns, r]
+        ref_norm = np.sqrt(self._ref_norms @ idf2)  # [P, r]
+        out = []
+        for s in self._systems:
+            num = s["num"] @ idf2  # [P, r]
+            hyp_norm = np.sqrt(s["hyp"] @ idf2 + s["unseen"][:, None] * table[0])  # [4N, r]
+            den = hyp_norm[s["q"]] * ref_norm  # [P, r]
+            val = np.divide(num, den, out=num.copy(), where=den > 0)
+            out.append(np.asarray(s["agg"] @ val))  # [N, r]
+        return out
+
+    def corpus(self, weights: np.ndarray) -> np.ndarray:
+        """Corpus CIDEr-D per system and weight row: ``[S, r]``."""
+        weights = np.atleast_2d(np.asarray(weights, dtype=float))
+        scores = self.image_scores(weights)
+        return np.stack([(weights * s.T).sum(axis=1) / weights.sum(axis=1) for s in scores])
+
+
+def _gram_columns(s: CiderStats, columns: dict[tuple[int, ...], int]) -> np.ndarray:
+    """The column of each n-gram (-1: in no reference), by the set of images whose references hold
+    it; ``columns`` (set -> column) is shared by the systems, so their columns agree."""
+    starts = np.flatnonzero(np.r_[len(s.pair_gram) > 0, s.pair_gram[1:] != s.pair_gram[:-1]])
+    images, ends = s.pair_image.tolist(), [*starts[1:].tolist(), len(s.pair_image)]
+    out = np.full(s.n_grams, -1, np.int64)
+    out[s.pair_gram.take(starts)] = [columns.setdefault(tuple(images[a:b]), len(columns))
+                                     for a, b in zip(starts.tolist(), ends)]
+    return out
+
+
+def _df_matrix(columns: dict[tuple[int, ...], int], n_images: int):
+    """Columns x images: 1 where the column's n-grams are in the image's references."""
+    from scipy import sparse
+
+    sizes = np.fromiter(map(len, columns), np.int64, len(columns))
+    rows = np.repeat(np.arange(len(columns)), sizes)
+    cols = np.fromiter((i for k in columns for i in k), np.int64, int(sizes.sum()))
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(columns), n_images))
+
+
+def _entry_rows(s: CiderStats) -> np.ndarray:
+    """For every (n-gram, sentence) entry its row: reference position x 4 + n - 1, or image x 4 +
+    n - 1 for a prediction."""
+    k = np.repeat(np.arange(4), np.diff(s.bounds))
+    ref_pos = np.full(s.n_sentences, -1, np.int64)
+    ref_pos[s.ref_sents] = np.arange(len(s.ref_sents))
+    hyp_pos = np.full(s.n_sentences, -1, np.int64)
+    hyp_pos[s.hyp_sent] = np.arange(s.n_images)
+    pos = np.where(ref_pos.take(s.sent) >= 0, ref_pos.take(s.sent), hyp_pos.take(s.sent))
+    return pos * 4 + k
+
+
+def _csr(rows, cols, vals, shape):
+    from scipy import sparse
+
+    return sparse.csr_matrix((np.asarray(vals, float), (rows, cols)), shape=shape)
+
+
+def _ref_norm_matrix(s: CiderStats, column: np.ndarray, n_columns: int):
+    """(reference, n) x columns: the squared counts of the references' n-grams."""
+    rows = _entry_rows(s)
+    is_ref = np.zeros(s.n_sentences, bool)
+    is_ref[s.ref_sents] = True
+    ref = is_ref.take(s.sent)
+    tf = s.tf[ref]
+    return _csr(rows[ref], column.take(s.gram[ref]), tf * tf, (4 * len(s.ref_sents), n_columns))
+
+
+def _system(s: CiderStats, column: np.ndarray, n_columns: int) -> dict:
+    """One prediction list's sparse coefficients (see ``CiderD``)."""
+    rows = _entry_rows(s)
+    hyp = np.ones(s.n_sentences, bool)
+    hyp[s.ref_sents] = False
+    entries = np.flatnonzero(hyp.take(s.sent))
+    col, tf2 = column.take(s.gram.take(entries)), s.tf.take(entries) ** 2
+    seen = col >= 0
+    unseen = np.bincount(rows.take(entries)[~seen], tf2[~seen], 4 * s.n_images)
+    h, r = s.tf.take(s.match_hyp), s.tf.take(s.match_ref)
+    n_rows = 4 * len(s.ref_sents)
+    weight = s.penalty * 10.0 / (4 * s.ref_count.take(s.ref_image))
+    return {
+        "num": _csr(rows.take(s.match_ref), column.take(s.gram.take(s.match_ref)), np.minimum(h, r) * r,
+                    (n_rows, n_columns)),
+        "hyp": _csr(rows.take(entries)[seen], col[seen], tf2[seen], (4 * s.n_images, n_columns)),
+        "unseen": unseen,
+        "q": (4 * s.ref_image[:, None] + np.arange(4)).ravel(),
+        "agg": _csr(np.repeat(s.ref_image, 4), np.arange(n_rows), np.repeat(weight, 4), (s.n_images, n_rows)),
+    }
 
 
 @register("cider", outputs=("cider",), tokenized=True)

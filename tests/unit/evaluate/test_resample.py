@@ -10,15 +10,14 @@ from pycocoevalcap.cider.cider_scorer import CiderScorer
 
 from captune.evaluate.resample import (
     BleuStat,
-    CiderD,
     CiderStat,
     MeanStat,
-    bleu_from_sums,
-    bleu_rows,
     paired_test,
     resample_blocks,
     swap_blocks,
 )
+from captune.metrics.bleu import bleu_from_sums, bleu_rows
+from captune.metrics.cider import CiderD
 
 WORDS = ["a", "the", "red", "blue", "green", "circle", "square", "star", "big", "small", "left", "of", "right", "above", "below", "on", "with"]
 
