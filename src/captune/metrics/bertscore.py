@@ -39,14 +39,16 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from captune.errors import ModelNotFoundError
 from captune.metrics.base import MetricResult, MetricUnavailable, register
 from captune.metrics.encoders import Encoder, load_encoder, max_length
+
+if TYPE_CHECKING:
+    import torch
 
 # From bert_score's model2layers (best layer on WMT16 to-English); the rest use the last layer.
 DEFAULT_LAYERS = {
@@ -238,6 +240,8 @@ def _embed(
     ids: dict[str, list[int]], encoder: Encoder, layer: int, batch_size: int
 ) -> dict[str, torch.Tensor]:
     """Unit token embeddings of ``hidden_states[layer]`` per sentence, shape ``(n_tokens, dim)``."""
+    import torch
+
     model = encoder.model.get_encoder() if encoder.model.config.is_encoder_decoder else encoder.model
     pad = encoder.tokenizer.pad_token_id or 0
     order = sorted(ids, key=lambda s: -len(ids[s]))  # similar lengths share a batch
@@ -267,6 +271,8 @@ def _greedy_match(
     device: str,
 ) -> np.ndarray:
     """``(P, R, F)`` per (candidate, reference) pair, computed on padded batches of pairs."""
+    import torch
+
     out = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
@@ -292,6 +298,8 @@ def _stack_side(
     device: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded embeddings ``(B, L, d)``, token weights ``(B, L)`` and the real-token mask ``(B, L)``."""
+    import torch
+
     pad = torch.nn.utils.rnn.pad_sequence
     vectors = pad([emb[s] for s in sentences], batch_first=True)
     weights = pad(
@@ -308,6 +316,8 @@ def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     ids = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, r in enumerate(rows):

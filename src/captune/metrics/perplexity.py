@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from captune.errors import CaptuneError
 from captune.metrics.base import MetricResult, MetricUnavailable, register
+
+if TYPE_CHECKING:
+    import torch
 
 
 @lru_cache(maxsize=2)
@@ -66,16 +67,18 @@ def perplexity(predictions, references, images=None, **options: Any) -> MetricRe
     return MetricResult({"perplexity": math.exp(sum(nll) / total)}, per_item)
 
 
-@torch.no_grad()
 def _token_nll(captioner, batch: dict[str, torch.Tensor]) -> tuple[list[float], list[int]]:
+    import torch
+
     device = next(captioner.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     labels = batch.pop("labels")
-    logits = captioner(**batch, labels=labels).logits.float()
-    if captioner.family == "opt":  # position t predicts token t + 1
-        logits, labels = logits[:, :-1], labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="none"
-    ).view(labels.shape)  # [B, T]
+    with torch.no_grad():
+        logits = captioner(**batch, labels=labels).logits.float()
+        if captioner.family == "opt":  # position t predicts token t + 1
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="none"
+        ).view(labels.shape)  # [B, T]
     mask = labels != -100
     return (loss * mask).sum(1).tolist(), mask.sum(1).tolist()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from captune.errors import ModelNotFoundError
 from captune.metrics.base import MetricResult, MetricUnavailable, register
@@ -71,6 +70,8 @@ def sentence_cosine(
 
 
 def _mean_pooled(texts: list[str], encoder: Encoder) -> np.ndarray:
+    import torch
+
     batch = encoder.tokenizer(
         texts, padding=True, truncation=True, max_length=max_length(encoder.tokenizer), return_tensors="pt"
     )
