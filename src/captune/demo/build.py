@@ -156,7 +156,7 @@ def heldout_figures(root: Path, held) -> dict[str, Any]:
 
 
 def _command(out, n_images, seed, captioner_steps, clip_steps, vision_steps, eval_images, heldout_images) -> str:
-    parts = ["captune demo build-base", f"--out {out}", f"--n-images {n_images}", f"--seed {seed}"]
+    parts = ["captune demo build-base", f"--out {out}", f"--images {n_images}", f"--seed {seed}"]
     if vision_steps is not None:
         parts.append(f"--vision-steps {vision_steps}")
     if captioner_steps is not None:

@@ -15,7 +15,7 @@ def test_demo_help_lists_the_subcommands_and_defaults():
 
 def test_demo_world_json_writes_the_files(tmp_path):
     out = tmp_path / "w"
-    result = CliRunner().invoke(cli, ["demo", "world", "--out", str(out), "--n", "24", "--seed", "2",
+    result = CliRunner().invoke(cli, ["demo", "world", "--out", str(out), "--images", "24", "--seed", "2",
                                       "--events", "3", "--refs", "2", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -28,11 +28,11 @@ def test_demo_world_json_writes_the_files(tmp_path):
 
 def test_demo_world_text_summary_and_errors(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["demo", "world", "--out", str(tmp_path), "--n", "10", "--style", "plain",
+    result = runner.invoke(cli, ["demo", "world", "--out", str(tmp_path), "--images", "10", "--style", "plain",
                                  "--size", "48"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("wrote 10 images")
     assert "plain: a" in result.output and "house:" not in result.output
     assert not (tmp_path / "house.jsonl").exists()
-    bad = runner.invoke(cli, ["demo", "world", "--out", str(tmp_path / "x"), "--n", "10", "--events", "9"])
-    assert bad.exit_code == 2 and "error: n_events=9" in bad.output
+    bad = runner.invoke(cli, ["demo", "world", "--out", str(tmp_path / "x"), "--images", "10", "--events", "9"])
+    assert bad.exit_code == 1 and "error: n_events=9" in bad.output

@@ -131,7 +131,7 @@ def test_build_base_end_to_end_writes_loadable_checksummed_models(tmp_path):
     from captune.cli import cli
 
     out = tmp_path / "base"
-    args = ["demo", "build-base", "--out", str(out), "--n-images", "48", "--captioner-steps", "4",
+    args = ["demo", "build-base", "--out", str(out), "--images", "48", "--captioner-steps", "4",
             "--clip-steps", "4", "--vision-steps", "4", "--eval-images", "16", "--heldout-images", "16", "--json", "--no-progress"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -144,7 +144,7 @@ def test_cli_compare_json_and_table(dataset, tmp_path):
     text = runner.invoke(cli, ["compare", str(a), str(b), "--resamples", "100"])
     assert text.exit_code == 0 and "CIDEr" in text.output and "better" in text.output
     missing = runner.invoke(cli, ["compare", str(a), str(tmp_path)])
-    assert missing.exit_code == 2 and "no eval.json" in missing.output
+    assert missing.exit_code == 1 and "no eval.json" in missing.output
 
 
 def test_a_corpus_value_that_is_not_the_per_image_mean_is_flagged(dataset, tmp_path):

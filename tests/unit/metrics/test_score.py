@@ -166,7 +166,7 @@ def test_cli_json_table_and_per_item(tmp_path):
     assert table.exit_code == 0 and "cider" in table.output and "spice" in table.output
     assert "unavailable here: spice (SPICE needs the Stanford CoreNLP" in table.output
     bad = runner.invoke(cli, ["metrics", "-p", str(p), "-r", str(r), "-m", "nope"])
-    assert bad.exit_code == 2 and "unknown metric 'nope'" in bad.output
+    assert bad.exit_code == 1 and "unknown metric 'nope'" in bad.output
 
 
 def test_cli_train_captions(tmp_path):

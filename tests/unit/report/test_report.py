@@ -180,7 +180,7 @@ def test_cli_report_json(report_run, tmp_path):
     assert Path(out["html"]).exists() and Path(out["markdown"]).exists()
     assert len(list((tmp_path / "report_files").glob("sample_*.png"))) == 2
     res = CliRunner().invoke(cli, ["report", str(report_run["base"]), "--model-card", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "needs the training run" in res.output
+    assert res.exit_code == 1 and "needs the training run" in res.output
 
 
 def test_model_card_snippet_loads_parts_trained_in_full(report_run, tmp_path):

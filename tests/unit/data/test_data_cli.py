@@ -4,7 +4,8 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from captune.cli import DATA_FORMATS, cli
+from captune.cli import cli
+from captune.cli.data import DATA_FORMATS
 from captune.data.readers import FORMATS
 
 INSTAGRAM = str(Path(__file__).parents[3] / "configs" / "data" / "clean-instagram.yaml")
@@ -62,10 +63,10 @@ def test_validate_exit_status(tmp_path, images):
     assert empty.exit_code == 1
 
 
-def test_validate_user_errors_exit_2(tmp_path):
+def test_validate_errors_at_run_time_exit_1(tmp_path):
     (tmp_path / "d.jsonl").write_text("{}\n")
     result = run("data", "validate", tmp_path / "d.jsonl", "--separator", ";", "--out", tmp_path / "o")
-    assert result.exit_code == 2 and "error: option 'separator' does not apply to format 'jsonl'" in result.output
+    assert result.exit_code == 1 and "error: option 'separator' does not apply to format 'jsonl'" in result.output
 
 
 def test_clean_command(tmp_path, images):
@@ -93,7 +94,7 @@ def test_split_command(tmp_path, images):
     assert sorted(p.name for p in (tmp_path / "splits").iterdir()) == ["split.json", "train.jsonl", "val.jsonl"]
     assert json.loads((tmp_path / "splits" / "split.json").read_text()) == summary
     bad = run("data", "split", tmp_path / "checked" / "records.jsonl", "--ratios", "0.5,0.4", "--out", tmp_path / "x")
-    assert bad.exit_code == 2 and "must sum to 1" in bad.output
+    assert bad.exit_code == 1 and "must sum to 1" in bad.output
 
 
 def test_inspect_command(tmp_path, images):

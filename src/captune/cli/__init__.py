@@ -1,0 +1,91 @@
+"""The ``captune`` command line: each command parses its options, calls one library function
+and prints the result (``--json`` for machine-readable output).
+
+One module per command group: ``data``, ``train``, ``caption``, ``evaluate`` (evaluate and
+compare), ``metrics``, ``report``, ``demo`` and ``models`` (models list and export). Heavy
+imports (torch, transformers) stay inside the command functions, so ``captune --help`` and
+``captune metrics --help`` start without them.
+
+Exit status: 0 on success, 1 when a command fails at run time (a ``CaptuneError``, printed as
+one ``error: ...`` line on stderr), 2 for a usage error (an unknown option, a missing or
+invalid argument: click's own).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from captune import __version__
+from captune.errors import CaptuneError
+
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")  # as captune.models.loading (kept out: it imports torch)
+RUNTIME_ERROR = 1
+
+
+class _Group(click.Group):
+    """A group that turns ``CaptuneError`` into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CaptuneError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(RUNTIME_ERROR)
+
+
+def echo_json(obj) -> None:
+    """Print ``obj`` as indented JSON (what every ``--json`` prints)."""
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def json_option(help: str = "Print the summary as JSON."):
+    """The ``--json`` flag every command that prints a summary has."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def progress_option(what: str = "a progress bar"):
+    """The ``--progress/--no-progress`` flag of the long-running commands."""
+    return click.option("--progress/--no-progress", default=None, help=f"Show {what} (default: when on a terminal).")
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; None or empty -> None."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def unavailable_line(unavailable: dict[str, str]) -> str:
+    """All metrics that cannot run here on one line, those with the same reason named together."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in unavailable.items():
+        by_reason.setdefault(reason, []).append(name)
+    named = [f"{', '.join(names)} ({reason})" for reason, names in by_reason.items()]
+    return "unavailable here: " + "; ".join(named)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="captune")
+def cli() -> None:
+    """Fine-tune, evaluate and compare image-captioning models on your own photos."""
+
+
+def _add_commands() -> None:
+    """Attach each group's commands to ``cli`` (the modules import the helpers above)."""
+    from captune.cli import caption, data, demo, evaluate, metrics, models, report, train
+
+    for module in (data, train, caption, evaluate, metrics, report, demo, models):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_add_commands()
+
+
+def main() -> None:
+    """The ``captune`` console script (and ``python -m captune``)."""
+    import warnings
+
+    # peft asks transformers a deprecated question on every wrap; the answer is right, the warning noise.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    cli(prog_name="captune")

@@ -1,0 +1,133 @@
+"""``captune demo`` (the whole job on the shapes world or your data: ``captune.demo.run.run_demo``),
+``captune demo world`` (generate the shapes world: ``captune.demo.world.generate``) and
+``captune demo build-base`` (train the shipped demo models: ``captune.demo.build.build_base``).
+
+Tests in tests/unit/demo/test_demo_cli.py and test_shipped.py.
+"""
+
+from __future__ import annotations
+
+import click
+
+from captune.cli import echo_json, json_option, progress_option
+from captune.demo.run import DEMO_IMAGES, DEMO_STEPS
+
+
+@click.group("demo", invoke_without_command=True)
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for everything the demo writes (data, run, evaluations, report, summary.json).")
+@click.option("--model", default=None, help="Your base model (name, Hugging Face id or folder); needs --data.")
+@click.option("--data", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Your caption dataset (any format `captune data validate` reads); needs --model.")
+@click.option("--images", "n_images", default=DEMO_IMAGES, show_default=True, type=click.IntRange(min=20),
+              help="Shapes-world images to generate (embedded demo only).")
+@click.option("--steps", default=None, type=click.IntRange(min=1),
+              help=f"Fine-tuning steps (default {DEMO_STEPS}, or 300 with --model).")
+@click.option("--seed", default=0, show_default=True, help="Seed for data, split and training.")
+@click.option("--clip-model", default=None, help="CLIP model for CLIPScore (default: the shipped tiny CLIP in the embedded demo).")
+@json_option("Print summary.json instead of the table.")
+@progress_option("progress bars")
+@click.pass_context
+def demo(ctx: click.Context, out, model, data, n_images, steps, seed, clip_model, as_json, progress) -> None:
+    """Fine-tune a captioner, prove it got better, and write the report: the whole job.
+
+    Without options it runs on the embedded shapes world with the shipped tiny models (a few
+    minutes on a laptop CPU, no downloads). With --model and --data the same steps run on your
+    checkpoint and dataset.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from captune.demo.run import run_demo, summary_table
+
+    def echo(msg: str) -> None:
+        click.echo(msg, err=as_json)
+
+    summary = run_demo(out, model=model, data=data, n_images=n_images, steps=steps, seed=seed,
+                       clip_model=clip_model, progress=progress, echo=echo)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo("")
+    click.echo(summary_table(summary))
+    click.echo(f"\nreport: {summary['report']}  ({summary['seconds']:.0f} s)")
+
+
+@demo.command("world")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write images/, plain.jsonl, house.jsonl, house_rows.jsonl, world.json.")
+@click.option("--images", "n_images", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Number of images.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes.")
+@click.option("--size", "image_size", default=64, show_default=True, type=click.IntRange(min=16),
+              help="Image side in pixels.")
+@click.option("--style", default="both", show_default=True, type=click.Choice(["plain", "house", "both"]),
+              help="Caption style(s) to write: plain (COCO-like), house (club Instagram) or both.")
+@click.option("--events", "n_events", default=6, show_default=True, type=click.IntRange(min=1),
+              help="Number of events (photo groups) the images are shared between.")
+@click.option("--refs", "refs_per_image", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Reference captions per image and style.")
+@click.option("--noisy", is_flag=True,
+              help="Decorate some house captions with @handles, hashtags, links and emoji.")
+@json_option("Print the summary as JSON.")
+def demo_world(as_json: bool, **kwargs) -> None:
+    """Generate the shapes world: a seeded image-caption dataset with events and attributes."""
+    from captune.demo.world import generate
+
+    summary = generate(**kwargs).summary()
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"wrote {summary['images']} images ({summary['near_duplicates']} near-duplicates) "
+               f"to {summary['out_dir']}")
+    click.echo("captions: " + ", ".join(f"{n} {k}" for k, n in summary["captions"].items() if n))
+    click.echo("events: " + ", ".join(f"{name} ({n})" for name, n in summary["events"].items()))
+    click.echo("files: " + ", ".join(summary["files"].values()))
+    for ex in summary["examples"]:
+        click.echo(f"  {ex['image']}")
+        for style in ("plain", "house"):
+            if ex[style]:
+                click.echo(f"    {style}: {ex[style]}")
+
+
+@demo.command("build-base")
+@click.option("--out", default="captune-base", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for captioner/, clip/ and MANIFEST.json (the shipped ones live in "
+                   "src/captune/demo/weights).")
+@click.option("--images", "n_images", default=6000, show_default=True, type=click.IntRange(min=8),
+              help="Shapes-world images to train on.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the world, the weights and the data order.")
+@click.option("--captioner-steps", type=click.IntRange(min=1), default=None,
+              help="Captioner pretraining steps (default: the shipped recipe's).")
+@click.option("--clip-steps", type=click.IntRange(min=1), default=None,
+              help="CLIP training steps (default: the shipped recipe's).")
+@click.option("--vision-steps", type=click.IntRange(min=1), default=None,
+              help="Steps of the captioner's ViT warm-up on per-patch shape labels (default: the shipped recipe's).")
+@click.option("--eval-images", default=200, show_default=True, type=click.IntRange(min=8),
+              help="Validation images (seed + 1): the ViT warm-up's accuracy and the checkpoint choice.")
+@click.option("--heldout-images", default=1000, show_default=True, type=click.IntRange(min=8),
+              help="Held-out images (seed + 2, used for nothing else) the manifest's figures are measured on.")
+@json_option("Print the manifest as JSON.")
+@progress_option("progress bars")
+def demo_build_base(as_json: bool, **kwargs) -> None:
+    """Train the shipped demo models from nothing: a BLIP-2 shapes captioner and a tiny CLIP."""
+    from captune.demo.build import build_base
+
+    manifest = build_base(**kwargs)
+    if as_json:
+        echo_json(manifest)
+        return
+    cap, clip = manifest["figures"]["captioner"], manifest["figures"]["clip"]
+    click.echo(f"captioner: {cap['params']:,} params, {cap['training']['steps']} steps in "
+               f"{cap['training']['seconds']:.0f} s; on {cap['heldout_images']} held-out images greedy naming "
+               f"{cap['greedy']['naming']:.1%}, "
+               f"colour {cap['greedy']['colour']:.1%}, shape {cap['greedy']['shape']:.1%}")
+    held = clip["held_out"]
+    click.echo(f"clip: {clip['params']:,} params, {clip['training']['steps']} steps in "
+               f"{clip['training']['seconds']:.0f} s; image->text top-1 {held['retrieval_image_to_text_top1']:.1%} "
+               f"(chance {held['retrieval_chance']:.1%}), true caption beats wrong colours "
+               f"{held['true_beats_wrong_colours']:.1%}")
+    click.echo(f"wrote {len(manifest['files'])} files ({sum(manifest['bytes'].values()) / 1e6:.1f} MB) and "
+               f"MANIFEST.json to {kwargs['out']}")
+
+
+COMMANDS = (demo,)

@@ -1,0 +1,109 @@
+"""The command line as a whole: exit statuses, the options every command shares, the entry
+points, and a start that imports neither torch nor transformers."""
+
+import json
+import subprocess
+import sys
+import types
+from importlib import metadata
+
+import click
+from click.testing import CliRunner
+
+from captune.cli import DTYPE_CHOICES, cli
+from captune.cli.caption import DECODINGS
+
+
+def leaf_commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
+    """Every command users run, by its full name ("data split"); a group that runs on its own counts."""
+    found = {}
+    for name, command in group.commands.items():
+        full = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            if command.invoke_without_command:
+                found[full] = command
+            found.update(leaf_commands(command, full + " "))
+        else:
+            found[full] = command
+    return found
+
+
+def option_names(command: click.Command) -> set[str]:
+    return {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
+
+
+def test_a_usage_error_exits_2():
+    runner = CliRunner()
+    unknown = runner.invoke(cli, ["metrics", "--no-such-option"])
+    assert unknown.exit_code == 2 and "No such option" in unknown.output
+    missing = runner.invoke(cli, ["train"])
+    assert missing.exit_code == 2 and "missing CONFIG.yaml" in missing.output
+
+
+def test_a_captune_error_at_run_time_exits_1_with_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "no eval.json" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_every_command_that_prints_a_summary_has_json():
+    commands = leaf_commands()
+    assert {"data split", "demo", "demo world", "demo build-base", "export", "models list", "metrics"} <= set(commands)
+    assert [name for name, command in commands.items() if "--json" not in option_names(command)] == []
+
+
+def test_the_image_count_is_images_everywhere():
+    for name, command in leaf_commands().items():
+        opts = option_names(command)
+        assert not opts & {"--n", "--n-images"}, name
+        for param in command.params:
+            if param.name == "n_images":
+                assert param.opts == ["--images"], name
+
+
+def test_export_merges_by_default(tmp_path, monkeypatch):
+    calls = []
+    fake = types.ModuleType("captune.models.export")
+    fake.export_merged = lambda adapter, out, model=None: calls.append((adapter, out, model)) or out
+    monkeypatch.setitem(sys.modules, "captune.models.export", fake)
+    adapter, out = tmp_path / "best", tmp_path / "merged"
+    adapter.mkdir()
+    result = CliRunner().invoke(cli, ["export", "--adapter", str(adapter), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [(str(adapter), str(out), None)] and json.loads(result.output) == {"out": str(out)}
+    refused = CliRunner().invoke(cli, ["export", "--adapter", str(adapter), "--out", str(out), "--no-merge"])
+    assert refused.exit_code == 2 and "already is the unmerged adapter" in refused.output and len(calls) == 1
+
+
+def test_choices_kept_literal_match_the_library():
+    from captune.generate import PRESETS
+    from captune.models import loading
+
+    assert DTYPE_CHOICES == loading.DTYPE_CHOICES
+    assert set(DECODINGS) == set(PRESETS)
+
+
+def test_entry_points_run_the_same_cli():
+    scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
+    assert scripts["captune"] == "captune.cli:main"
+    result = subprocess.run([sys.executable, "-m", "captune", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "metrics" in result.stdout and "demo" in result.stdout
+
+
+STARTUP = """
+import sys
+from click.testing import CliRunner
+import captune.cli
+after_import = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+result = CliRunner().invoke(captune.cli.cli, ["metrics", "--help"])
+assert result.exit_code == 0, result.output
+after_help = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+print(after_import, after_help)
+"""
+
+
+def test_the_cli_and_metrics_help_start_without_torch():
+    result = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] []"
