@@ -41,14 +41,12 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
                  batch_size, image_root, dtype, as_json, progress) -> None:
     """Caption a test set (or read captions), score them and write OUT/eval.json."""
     from captune.evaluate import evaluate
+    from captune.evaluate.evaluation import evaluation_summary
 
     result = evaluate(data, out, model=model, adapter=adapter, predictions=predictions, decoding=decoding,
                       decodings=csv_list(decodings) or (), metrics=csv_list(metrics), clip_model=clip_model,
                       prompt=prompt, batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress)
-    summary = {"out": out, "images": result["data"]["images"], "metrics": result["metrics"],
-               "unavailable": result["unavailable"], "errors": result["errors"]["counts"]}
-    if result.get("decodings"):
-        summary["decodings"] = {row["name"]: row["metrics"] for row in result["decodings"]}
+    summary = evaluation_summary(result, out)
     if as_json:
         echo_json(summary)
         return

@@ -116,6 +116,17 @@ def evaluate(
     return report
 
 
+def evaluation_summary(report: Mapping[str, Any], out: str | os.PathLike) -> dict[str, Any]:
+    """The short form of an ``eval.json`` report that ``captune evaluate --json`` prints: the
+    folder, image count, metrics, unavailable ones, error counts and, with several decodings,
+    each decoding's metrics."""
+    summary = {"out": str(out), "images": report["data"]["images"], "metrics": report["metrics"],
+               "unavailable": report["unavailable"], "errors": report["errors"]["counts"]}
+    if report.get("decodings"):
+        summary["decodings"] = {row["name"]: row["metrics"] for row in report["decodings"]}
+    return summary
+
+
 def _items_with_references(data, image_root, items_from_input) -> list[CaptionItem]:
     from captune.data.records import read_records
 

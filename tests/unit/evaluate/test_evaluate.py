@@ -227,3 +227,16 @@ def test_metrics_that_cannot_run_are_named_once(colour_data, tmp_path, monkeypat
     assert len(lines) == 1 and "meteor" in lines[0] and "spice" in lines[0]
     saved = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert saved["metrics"]["meteor"] is None and saved["metrics"]["spice"] is None
+
+
+def test_evaluation_summary_keeps_each_decodings_metrics():
+    from captune.evaluate.evaluation import evaluation_summary
+
+    report = {"data": {"images": 3}, "metrics": {"cider": 1.5}, "unavailable": {"spice": "no Java"},
+              "errors": {"counts": {"omission": 1}},
+              "decodings": [{"name": "beam", "label": "beam (5)", "metrics": {"cider": 1.5}},
+                            {"name": "top_k", "label": "top_k", "metrics": {"cider": 0.9}}]}
+    assert evaluation_summary(report, "runs/x") == {
+        "out": "runs/x", "images": 3, "metrics": {"cider": 1.5}, "unavailable": {"spice": "no Java"},
+        "errors": {"omission": 1}, "decodings": {"beam": {"cider": 1.5}, "top_k": {"cider": 0.9}}}
+    assert "decodings" not in evaluation_summary(report | {"decodings": None}, "runs/x")
