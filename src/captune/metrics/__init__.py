@@ -33,7 +33,15 @@ from captune.metrics import (  # noqa: F401  (importing a metric module register
     sentence,
     spice,
 )
-from captune.metrics.base import MetricResult, MetricSpec, MetricUnavailable, Scores, registered, spec_for
+from captune.metrics.base import (
+    MetricResult,
+    MetricSpec,
+    MetricUnavailable,
+    Scores,
+    canonical,
+    registered,
+    spec_for,
+)
 from captune.metrics.files import (
     Aligned,
     Predictions,
@@ -97,7 +105,7 @@ def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, 
     elif isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     groups: dict[str, list[str]] = {}
-    for name in metrics:
+    for name in map(canonical, metrics):
         try:
             spec = spec_for(name)
         except KeyError as e:

@@ -22,8 +22,11 @@ references:
   least one value of that category and every value it states there is among the references'
   values for it (omitting the category or adding another value is wrong); the item's accuracy
   is the share of such categories it gets right, defined when the references mention any.
-attr_map / attr_mar / attr_accuracy are the means over the items where each is defined; an
-undefined per-item value is left out of that item's dict. ``info`` counts the items left out.
+attr_precision / attr_recall / attr_accuracy are the means over the items where each is defined;
+an undefined per-item value is left out of that item's dict. ``info`` counts the items left out.
+``attr_map`` and ``attr_mar``, the names of earlier versions, are aliases of attr_precision and
+attr_recall: asking for one gives the other (a plain mean of per-item precision, not a mean average
+precision).
 """
 
 from __future__ import annotations
@@ -115,14 +118,17 @@ def load_vocab(vocab: Vocab | str | Path) -> dict[str, list[str]]:
     return {str(c): list(v) for c, v in vocab.items()}
 
 
-@register("attributes", outputs=("attr_map", "attr_mar", "attr_accuracy"))
+OUTPUTS = ("attr_precision", "attr_recall", "attr_accuracy")
+
+
+@register("attributes", outputs=OUTPUTS, aliases={"attr_map": "attr_precision", "attr_mar": "attr_recall"})
 def attributes(
     predictions: list[str],
     references: list[list[str]],
     images: list[str | Path] | None = None,
     **options: Any,
 ) -> MetricResult:
-    """Attribute MAP, MAR and per-category accuracy (option: attribute_vocab)."""
+    """Attribute precision, recall and per-category accuracy (option: attribute_vocab)."""
     if not options.get("attribute_vocab"):
         raise MetricUnavailable(
             "no attribute vocabulary configured: pass --attribute-vocab FILE "
@@ -137,13 +143,13 @@ def attributes(
             for category, values in matcher.extract(ref).items():
                 expected.setdefault(category, set()).update(values)
         per_item.append(item_scores(stated, expected))
-    if not any("attr_mar" in item for item in per_item):
+    if not any("attr_recall" in item for item in per_item):
         raise MetricUnavailable(
             "no reference caption states a value of the attribute vocabulary "
             f"(categories: {', '.join(matcher.vocab)}): check attribute_vocab against the references"
         )
     corpus = {}
-    for name in ("attr_map", "attr_mar", "attr_accuracy"):
+    for name in OUTPUTS:
         values = [item[name] for item in per_item if name in item]
         if values:
             corpus[name] = float(np.mean(values))
@@ -156,9 +162,9 @@ def item_scores(stated: dict[str, set[str]], expected: dict[str, set[str]]) -> d
     ref = {(c, v) for c, values in expected.items() for v in values}
     out: dict[str, float] = {}
     if pred:
-        out["attr_map"] = len(pred & ref) / len(pred)
+        out["attr_precision"] = len(pred & ref) / len(pred)
     if ref:
-        out["attr_mar"] = len(pred & ref) / len(ref)
+        out["attr_recall"] = len(pred & ref) / len(ref)
         right = [bool(stated.get(c)) and stated[c] <= values for c, values in expected.items()]
         out["attr_accuracy"] = sum(right) / len(right)
     return out
@@ -175,10 +181,10 @@ def _parse(text: str, source: str) -> Any:
 
 def _describe(matcher: AttributeMatcher, per_item: list[dict[str, float]]) -> str:
     n_values = sum(len(v) for v in matcher.vocab.values())
-    no_pred = sum("attr_map" not in it for it in per_item)
-    no_ref = sum("attr_mar" not in it for it in per_item)
+    no_pred = sum("attr_precision" not in it for it in per_item)
+    no_ref = sum("attr_recall" not in it for it in per_item)
     return (
         f"categories={','.join(matcher.vocab)} values={n_values}; "
-        f"{no_pred} of {len(per_item)} captions state no attribute (left out of attr_map); "
-        f"{no_ref} items have no reference attribute (left out of attr_mar, attr_accuracy)"
+        f"{no_pred} of {len(per_item)} captions state no attribute (left out of attr_precision); "
+        f"{no_ref} items have no reference attribute (left out of attr_recall, attr_accuracy)"
     )

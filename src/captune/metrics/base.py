@@ -10,7 +10,8 @@ A metric is a function registered under a group name with the output names it pr
 PTB-tokenized text, as COCO evaluation does. ``options`` carries settings such as
 ``clip_model`` or ``bertscore_model``; a metric takes what it needs and ignores the rest.
 A metric that cannot run here raises ``MetricUnavailable`` with the reason; ``score`` reports
-it as unavailable (never as 0).
+it as unavailable (never as 0). ``aliases`` maps former output names to current ones
+(``attr_map`` -> ``attr_precision``): asking for an alias gives the current output.
 """
 
 from __future__ import annotations
@@ -44,16 +45,28 @@ class MetricSpec:
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
+_ALIASES: dict[str, str] = {}
 
 
 def register(
-    name: str, outputs: tuple[str, ...], *, needs_images: bool = False, tokenized: bool = False
+    name: str,
+    outputs: tuple[str, ...],
+    *,
+    needs_images: bool = False,
+    tokenized: bool = False,
+    aliases: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., MetricResult]], Callable[..., MetricResult]]:
     def deco(fn: Callable[..., MetricResult]) -> Callable[..., MetricResult]:
         _REGISTRY[name] = MetricSpec(name, tuple(outputs), fn, needs_images, tokenized)
+        _ALIASES.update(aliases or {})
         return fn
 
     return deco
+
+
+def canonical(name: str) -> str:
+    """The current output name of ``name`` (``attr_map`` -> ``attr_precision``); others unchanged."""
+    return _ALIASES.get(name, name)
 
 
 def registered() -> dict[str, MetricSpec]:
@@ -62,7 +75,8 @@ def registered() -> dict[str, MetricSpec]:
 
 
 def spec_for(output: str) -> MetricSpec:
-    """The metric group that produces ``output`` (an output name such as ``bleu_4``)."""
+    """The metric group that produces ``output`` (an output name such as ``bleu_4``, or an alias)."""
+    output = canonical(output)
     for spec in _REGISTRY.values():
         if output in spec.outputs or output == spec.name:
             return spec

@@ -1,4 +1,4 @@
-"""Attribute extraction and MAP / MAR / accuracy on hand-built cases with known answers."""
+"""Attribute extraction and precision / recall / accuracy on hand-built cases with known answers."""
 
 from __future__ import annotations
 
@@ -42,10 +42,10 @@ def test_item_scores_known_values():
     # pred pairs: red, blue, leather; ref pairs: red, leather, shoe; overlap 2.
     # accuracy: colour wrong (blue not in refs), material right, item missing -> 1/3.
     assert item_scores(stated, expected) == pytest.approx(
-        {"attr_map": 2 / 3, "attr_mar": 2 / 3, "attr_accuracy": 1 / 3}
+        {"attr_precision": 2 / 3, "attr_recall": 2 / 3, "attr_accuracy": 1 / 3}
     )
-    assert item_scores({}, expected) == {"attr_mar": 0.0, "attr_accuracy": 0.0}
-    assert item_scores(stated, {}) == {"attr_map": 0.0}
+    assert item_scores({}, expected) == {"attr_recall": 0.0, "attr_accuracy": 0.0}
+    assert item_scores(stated, {}) == {"attr_precision": 0.0}
     assert item_scores({}, {}) == {}
 
 
@@ -58,14 +58,14 @@ def test_metric_means_over_defined_items():
         ["a navy blue t-shirt", "a blue shirt"],  # ref: navy blue, blue, t-shirt
     ]
     result = attributes(predictions, references, attribute_vocab=VOCAB)
-    assert result.per_item[0] == pytest.approx({"attr_map": 2 / 3, "attr_mar": 2 / 3, "attr_accuracy": 2 / 3})
-    assert result.per_item[1] == {"attr_map": 0.0}
-    assert result.per_item[2] == {"attr_mar": 0.0, "attr_accuracy": 0.0}
-    assert result.per_item[3] == pytest.approx({"attr_map": 1.0, "attr_mar": 2 / 3, "attr_accuracy": 1.0})
+    assert result.per_item[0] == pytest.approx({"attr_precision": 2 / 3, "attr_recall": 2 / 3, "attr_accuracy": 2 / 3})
+    assert result.per_item[1] == {"attr_precision": 0.0}
+    assert result.per_item[2] == {"attr_recall": 0.0, "attr_accuracy": 0.0}
+    assert result.per_item[3] == pytest.approx({"attr_precision": 1.0, "attr_recall": 2 / 3, "attr_accuracy": 1.0})
     assert result.corpus == pytest.approx(
         {
-            "attr_map": (2 / 3 + 0 + 1) / 3,
-            "attr_mar": (2 / 3 + 0 + 2 / 3) / 3,
+            "attr_precision": (2 / 3 + 0 + 1) / 3,
+            "attr_recall": (2 / 3 + 0 + 2 / 3) / 3,
             "attr_accuracy": (2 / 3 + 0 + 1) / 3,
         }
     )
@@ -77,7 +77,7 @@ def test_vocab_from_json_and_yaml_files(tmp_path):
     (tmp_path / "v.yaml").write_text("colour: [red, blue]\nmaterial:\n  - leather\n")
     assert load_vocab(tmp_path / "v.json") == VOCAB
     result = attributes(["a red shoe"], [["red leather"]], attribute_vocab=str(tmp_path / "v.yaml"))
-    assert result.per_item[0] == {"attr_map": 1.0, "attr_mar": 0.5, "attr_accuracy": 0.5}
+    assert result.per_item[0] == {"attr_precision": 1.0, "attr_recall": 0.5, "attr_accuracy": 0.5}
 
 
 def test_bad_or_missing_vocabulary(tmp_path):
@@ -89,3 +89,16 @@ def test_bad_or_missing_vocabulary(tmp_path):
         load_vocab(tmp_path / "nope.yaml")
     with pytest.raises(MetricUnavailable, match="no reference caption states"):
         attributes(["a red shoe"], [["a cat"]], attribute_vocab=VOCAB)
+
+
+def test_former_names_are_aliases_of_precision_and_recall():
+    from captune.metrics import score
+    from captune.metrics.base import spec_for
+
+    assert spec_for("attr_map") is spec_for("attr_precision") is spec_for("attributes")
+    preds, refs = ["red leather shoes", "blue t-shirt"], [["a red rubber shoe"], ["a navy blue t-shirt"]]
+    by_alias = score(preds, refs, metrics=["attr_map", "attr_mar"], attribute_vocab=VOCAB)
+    by_name = score(preds, refs, metrics=["attr_precision", "attr_recall"], attribute_vocab=VOCAB)
+    assert by_alias.corpus == by_name.corpus
+    assert set(by_alias.corpus) == {"attr_precision", "attr_recall"}
+    assert by_alias.corpus["attr_precision"] == pytest.approx((2 / 3 + 1 / 2) / 2)  # "navy blue" is not "blue"
