@@ -13,7 +13,7 @@ from captune.cli import echo_json, json_option
 
 @click.group()
 def models() -> None:
-    """List and export captioning models."""
+    """List the registered captioning models (`captune export` writes a fine-tuned one out)."""
 
 
 @models.command("list")
