@@ -4,7 +4,7 @@
     enc = load_encoder("openai/clip-vit-base-patch32", images=True)   # or a local directory
 
 A model is looked up on this machine first (a local directory, else the Hugging Face cache);
-the hub is only tried when not offline (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` unset).
+the hub is only tried when not offline (``captune.hub.from_pretrained``, shared with the captioners).
 Loaded encoders are kept per ``(name, device)`` for the life of the process, because training
 evaluates many times and loading dominates the cost of a small evaluation. Models run in float32
 in eval mode, so scores do not depend on the GPU's half-precision arithmetic.
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from captune.errors import ModelNotFoundError
+from captune.hub import from_pretrained
 
-_TRUE = {"1", "true", "yes", "on"}
 _CACHE: dict[tuple[str, str, bool], Encoder] = {}
 
 
@@ -97,50 +97,7 @@ def _source(name: str) -> str:
 
 
 def _from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
-    try:
-        return cls.from_pretrained(source, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as err:
-        if Path(source).is_dir() or offline():
-            raise ModelNotFoundError(_not_found(source, cls.__name__, err)) from err
-    try:
-        return cls.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as err:
-        raise ModelNotFoundError(_not_found(source, cls.__name__, err)) from err
-
-
-def _not_found(source: str, what: str, err: Exception) -> str:
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if Path(source).is_dir():
-        return (
-            f"cannot load {what} from the local directory {source}: {detail}. "
-            "The directory must hold what save_pretrained writes (config.json, the weights, "
-            "the tokenizer files and, for CLIP, preprocessor_config.json)."
-        )
-    where = f"the Hugging Face cache {hub_cache_dir()}"
-    tried = "offline mode is on, so the hub was not tried" if offline() else "downloading it failed"
-    return (
-        f"model {source!r} is not on this machine ({what}: {detail}). Looked in {where}; {tried}. "
-        f"Get it on a connected machine with `hf download {source}` (older huggingface_hub: "
-        f"`huggingface-cli download {source}`) and copy the cache folder here (or set HF_HOME), "
-        "or pass a local directory that holds the model."
-    )
-
-
-def hub_cache_dir() -> str:
-    """Where ``from_pretrained`` looks for hub models on this machine."""
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
-
-
-def offline() -> bool:
-    """True when the hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``)."""
-    from huggingface_hub import constants
-
-    env = any(
-        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-    return env or bool(constants.HF_HUB_OFFLINE)
+    return from_pretrained(cls.from_pretrained, source, what=cls.__name__, **kwargs)
 
 
 def _pil_backend() -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 ``load_captioner`` returns ``(model, processor)`` for a base model; ``load_checkpoint`` loads a
 directory written by ``captune train`` (a PEFT adapter or full weights, the processor, and
-``captune.json`` naming the base model). Hub ids are looked up in the local cache first; when
-the weights are not on this machine the error says which model, where it looked and how to get it.
+``captune.json`` naming the base model). Hub ids are looked up in the local cache first
+(``captune.hub.from_pretrained``); when the weights are not on this machine the error says which
+model, where it looked and how to get it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from captune.errors import CaptuneError, ModelNotFoundError
+from captune.hub import from_pretrained
 from captune.models.registry import CAPTIONER, lookup
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -89,10 +91,10 @@ def _load_pretrained(name: str, source: str, dtype: str, quantization: str, devi
         kwargs["device_map"] = device_map
     target = str(path) if is_local else source
     try:
-        processor = _with_cache_first(AutoProcessor.from_pretrained, target, is_local)
-        model = _with_cache_first(Blip2ForConditionalGeneration.from_pretrained, target, is_local, **kwargs)
-    except OSError as e:
-        raise ModelNotFoundError(_missing_message(name, source, is_local, e)) from None
+        processor = from_pretrained(AutoProcessor.from_pretrained, target, what="the processor")
+        model = from_pretrained(Blip2ForConditionalGeneration.from_pretrained, target, what="BLIP-2", **kwargs)
+    except ModelNotFoundError as err:
+        raise ModelNotFoundError(f"model {name!r}: {err}") from err.__cause__
     return model, processor
 
 
@@ -107,41 +109,6 @@ def device_map_for(quantization: str, device_map: Any = None, local_rank: int | 
 
         local_rank = PartialState().local_process_index
     return {"": local_rank}
-
-
-def _with_cache_first(load, target: str, is_local: bool, **kwargs):
-    if is_local:
-        return load(target, **kwargs)
-    try:
-        return load(target, local_files_only=True, **kwargs)
-    except OSError:
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
-            raise
-        return load(target, **kwargs)
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick request, so an unreachable hub fails in seconds instead of after minutes of retries."""
-    import httpx
-    from huggingface_hub.constants import ENDPOINT
-
-    try:
-        httpx.head(ENDPOINT, timeout=timeout)
-        return True
-    except httpx.HTTPError:
-        return False
-
-
-def _missing_message(name: str, source: str, is_local: bool, err: Exception) -> str:
-    if is_local:
-        return f"model {name!r}: {source} is not a loadable BLIP-2 folder ({err})"
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    return (
-        f"model {name!r} ({source}) is not on this machine: looked in the Hugging Face cache {HF_HUB_CACHE} "
-        f"and could not download it. On a machine with network access run `huggingface-cli download {source}` "
-        f"(or `hf download {source}`) and copy the cache here, or pass --model /path/to/saved/model"
-    )
 
 
 def quantization_config(quantization: str, dtype: str):

@@ -7,6 +7,7 @@ import torch
 from tiny_encoders import build_tiny_bert, build_tiny_clip
 
 from captune.errors import ModelNotFoundError
+from captune.hub import hub_cache_dir
 from captune.metrics import encoders
 from captune.metrics.encoders import load_encoder, max_length, resolve_device
 
@@ -64,7 +65,7 @@ def test_unknown_hub_name_offline_says_where_it_looked_and_how_to_get_it():
         load_encoder("captune-test/not-a-model", "cpu")
     message = str(err.value)
     assert "captune-test/not-a-model" in message
-    assert encoders.hub_cache_dir() in message
+    assert hub_cache_dir() in message
     assert "hf download captune-test/not-a-model" in message
     assert "offline" in message
 
