@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from captune.errors import CaptuneError
+from captune.hub import cached_snapshot
 from captune.io import file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -69,16 +70,5 @@ def model_weights(name: str) -> str | None:
         return source
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        folder = _cached_snapshot(source)
+        folder = cached_snapshot(source)
     return None if folder is None else "sha256:" + weights_sha256(folder)
-
-
-def _cached_snapshot(repo_id: str) -> Path | None:
-    """The Hugging Face cache folder ``from_pretrained(repo_id, local_files_only=True)`` would read."""
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        config = try_to_load_from_cache(repo_id, "config.json")
-    except ValueError:  # not a repo id (e.g. a missing folder)
-        return None
-    return Path(config).parent if isinstance(config, str) else None
