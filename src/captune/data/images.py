@@ -33,10 +33,6 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """PIL's own warning threshold (about 9,459 x 9,459): larger than any photo a camera takes."""
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError)
-REASONS = (
-    "missing_image", "unreadable_file", "empty_file", "not_an_image",
-    "too_many_pixels", "truncated_image", "corrupt_image", "unsupported_mode",
-)
 
 
 class ImageError(CaptuneError):

@@ -35,8 +35,6 @@ from captune.demo.clip import ClipArch, ClipTraining
 from captune.demo.vision import VisionWarmup
 from captune.io import write_json
 
-SHIPPED_COMMAND = "captune demo build-base --out src/captune/demo/weights"
-
 
 @dataclass(frozen=True)
 class CaptionerArch:
