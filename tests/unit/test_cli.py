@@ -107,3 +107,12 @@ def test_the_cli_and_metrics_help_start_without_torch():
     result = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] []"
+
+
+def test_caption_and_evaluate_spell_the_captioner_options_alike():
+    def captioner(name):
+        return {p.opts[0]: (p.default, p.help) for p in cli.commands[name].params
+                if p.opts[0] in {"--model", "--adapter", "--decoding", "--prompt", "--batch-size", "--image-root",
+                                 "--dtype"}}
+
+    assert len(captioner("caption")) == 7 and captioner("caption") == captioner("evaluate")

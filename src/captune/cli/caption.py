@@ -11,17 +11,35 @@ from captune.cli import DTYPE_CHOICES, echo_json, json_option, progress_option
 DECODINGS = ("greedy", "beam", "top_k", "top_p", "temperature")  # as captune.generate.PRESETS (a test checks)
 
 
+def captioner_options(f):
+    """The options of every command that runs a captioner (caption, evaluate), spelled alike."""
+    options = [
+        click.option("--model", default=None,
+                     help="Base model: name (captune models list), Hugging Face id or folder."),
+        click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
+                     help="Fine-tuned checkpoint folder (its base model and prompt are used unless given)."),
+        click.option("--decoding", default="beam", show_default=True, type=click.Choice(DECODINGS),
+                     help="Decoding preset."),
+        click.option("--prompt", default=None,
+                     help="Prompt template (default: the one the checkpoint was trained with)."),
+        click.option("--batch-size", default=8, show_default=True, help="Images per batch."),
+        click.option("--image-root", default=None,
+                     help="Folder that relative image paths in the records resolve against."),
+        click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
+                     help="Weights dtype; auto: bfloat16 on a CUDA GPU that has it natively, else float32."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @click.command()
-@click.option("--model", default=None, help="Base model: name (captune models list), Hugging Face id or folder.")
-@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
-              help="Fine-tuned checkpoint folder (its base model and prompt are used unless given).")
 @click.option("--input", "input_", required=True, type=click.Path(exists=True),
               help="A folder of images or a records JSONL file.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Predictions JSONL (appended, resumable; a file written with another model, adapter, prompt, "
                    "dtype, decoding or clean-up is refused).")
-@click.option("--image-root", default=None, help="Folder that relative image paths in records resolve against.")
-@click.option("--decoding", default="beam", show_default=True, type=click.Choice(DECODINGS), help="Decoding preset.")
+@captioner_options
 @click.option("--num-beams", type=int, help="Beams (beam).")
 @click.option("--length-penalty", type=float, help="Beam length penalty.")
 @click.option("--top-k", type=int, help="Top-k candidates (top_k).")
@@ -33,10 +51,6 @@ DECODINGS = ("greedy", "beam", "top_k", "top_p", "temperature")  # as captune.ge
 @click.option("--max-new-tokens", type=int, help="Maximum caption length in tokens.")
 @click.option("--num-return-sequences", type=int, help="Captions per image (kept as candidates).")
 @click.option("--seed", type=int, help="Sampling seed (a caption depends on it and on the image id only).")
-@click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
-@click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
-@click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
-              help="Weights dtype; auto: bfloat16 on a CUDA GPU that has it natively, else float32.")
 @click.option("--clean", "clean_config", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Caption clean-up rules (YAML, as for `captune data clean`); default strips @handles, "
                    "hashtags and links.")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from captune.cli import DTYPE_CHOICES, csv_list, echo_json, json_option, progress_option, unavailable_line
-from captune.cli.caption import DECODINGS
+from captune.cli import csv_list, echo_json, json_option, progress_option, unavailable_line
+from captune.cli.caption import captioner_options
 
 
 @click.command("evaluate")
@@ -18,23 +18,15 @@ from captune.cli.caption import DECODINGS
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for predictions.jsonl and eval.json (a rerun reuses the captions there if the model, "
                    "adapter, prompt, dtype and decoding are the same, and refuses the folder otherwise).")
-@click.option("--model", default=None, help="Base model: name (captune models list), Hugging Face id or folder.")
-@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
-              help="Fine-tuned checkpoint folder (its base model and prompt are used unless given).")
+@captioner_options
 @click.option("--predictions", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Evaluate captions already written ({\"image_id\", \"caption\"} lines) instead of a model.")
-@click.option("--decoding", default="beam", show_default=True, type=click.Choice(DECODINGS), help="Decoding preset.")
 @click.option("--decodings", default=None,
               help="Also compare these presets side by side, e.g. beam,top_k,top_p (features computed once).")
 @click.option("--metrics", default=None,
               help="Comma-separated metrics (default: those of BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE and "
                    "diversity that can run here, and CLIPScore/RefCLIPScore with --clip-model).")
 @click.option("--clip-model", default=None, help="CLIP model (name or folder) for CLIPScore and hallucination checks.")
-@click.option("--prompt", default=None, help="Prompt template (default: the one the checkpoint was trained with).")
-@click.option("--batch-size", default=8, show_default=True, help="Images per batch.")
-@click.option("--image-root", default=None, help="Folder that relative image paths in the records resolve against.")
-@click.option("--dtype", default="auto", show_default=True, type=click.Choice(DTYPE_CHOICES),
-              help="Weights dtype; auto: bfloat16 on a CUDA GPU that has it natively, else float32.")
 @json_option("Print the metrics and error counts as JSON.")
 @progress_option()
 def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, metrics, clip_model, prompt,
