@@ -27,7 +27,7 @@ from pydantic import Field
 
 from captune.config import Schema
 from captune.errors import CaptuneError
-from captune.provenance import KEY
+from captune.provenance import KEY, default_postprocess
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -234,13 +234,6 @@ def items_from_input(path: str | os.PathLike, image_root: str | None = None) -> 
         return [CaptionItem(f.relative_to(p).as_posix(), str(f), {}) for f in files]
     root = Path(image_root) if image_root else p.parent
     return [CaptionItem(r.image_id, str(root / r.image), r.meta) for r in read_records(p)]
-
-
-def default_postprocess():
-    """The caption clean-up used unless told otherwise: no @handles, hashtags or links."""
-    from captune.data.clean import CleanConfig
-
-    return CleanConfig(strip_urls=True, handles="strip", hashtags="strip", min_words=0)
 
 
 def tidy(caption: str, postprocess=None) -> str:

@@ -56,10 +56,15 @@ def caption_source(model: str | None, adapter: str | os.PathLike | None, prompt:
     }
 
 
+def default_postprocess():
+    """The caption clean-up used unless told otherwise: no @handles, hashtags or links."""
+    from captune.data.clean import CleanConfig
+
+    return CleanConfig(strip_urls=True, handles="strip", hashtags="strip", min_words=0)
+
+
 def postprocess_json(postprocess) -> dict[str, Any] | str:
     """The clean-up as written in a line: the rules, or ``"raw"`` for none."""
-    from captune.generate import default_postprocess
-
     if postprocess is False:
         return "raw"
     return (postprocess or default_postprocess()).model_dump()

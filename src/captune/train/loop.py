@@ -34,9 +34,9 @@ from captune.models.peft import apply_finetuning, trainable_report
 from captune.train.checkpoint import TrainerState, load_training_state, rng_state, save_checkpoint
 from captune.train.config import TrainConfig
 from captune.train.data import CaptionDataset, Collate, EpochSampler
-from captune.train.validation import Validator
 from captune.train.features import FeatureCache, captune_home, vision_fingerprint
 from captune.train.optim import build_optimizer, build_scheduler, warmup_steps
+from captune.train.validation import Validator
 
 
 class Finetune:
