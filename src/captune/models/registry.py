@@ -10,7 +10,7 @@ nothing from the packages above it.
     captune models list
 
     # in a plugin's pyproject.toml:  [project.entry-points."captune.models"]  mine = "mypkg:register_models"
-    register(ModelEntry("my-captioner", "builtin:my-captioner", "opt", "2M", "..."), loader=load_mine)
+    register(ModelEntry("my-captioner", "builtin:my-captioner", "opt", "2M", "...", loader=load_mine))
 """
 
 from __future__ import annotations
