@@ -94,7 +94,9 @@ def _load_pretrained(name: str, source: str, dtype: str, quantization: str, devi
         processor = from_pretrained(AutoProcessor.from_pretrained, target, what="the processor")
         model = from_pretrained(Blip2ForConditionalGeneration.from_pretrained, target, what="BLIP-2", **kwargs)
     except ModelNotFoundError as err:
-        raise ModelNotFoundError(f"model {name!r}: {err}") from err.__cause__
+        if name == target:
+            raise
+        raise ModelNotFoundError(f"model {name!r}: {err}") from err.__cause__  # the registered name, too
     return model, processor
 
 
