@@ -59,11 +59,13 @@ def slow(a, b, refs, counts) -> None:
 
 
 def per_resample_stats(a, b, refs, counts) -> float:
+    from captune.metrics import MetricResources
     from captune.metrics.bleu import bleu_from_stats, bleu_stats
     from captune.metrics.cider import cider_from_stats, cider_stats
 
     t0 = time.process_time()
-    stats = [(bleu_stats(p, refs), cider_stats(p, refs)) for p in (a, b)]
+    res = MetricResources()  # BLEU and CIDEr-D share each system's n-gram counts
+    stats = [(bleu_stats(p, refs, res), cider_stats(p, refs, res)) for p in (a, b)]
     for row in counts:
         idx = np.repeat(np.arange(len(refs)), row.astype(int))
         for bleu, cider in stats:
@@ -74,6 +76,7 @@ def per_resample_stats(a, b, refs, counts) -> float:
 
 def main() -> None:
     from captune.evaluate.resample import BleuStat, CiderStat, MeanStat, bootstrap_counts, paired_test
+    from captune.metrics import MetricResources
 
     p = argparse.ArgumentParser()
     p.add_argument("--images", type=int, default=5000)
@@ -83,7 +86,9 @@ def main() -> None:
     a, b, refs = captions(args.images)
     values = np.random.default_rng(1).random((2, args.images))
     t0, c0 = time.perf_counter(), time.process_time()
-    stats = [BleuStat(a, b, refs), CiderStat(a, b, refs), MeanStat("rouge_l", values[0], values[1])]
+    res = MetricResources()  # as `captune compare`: BLEU and CIDEr-D share each system's n-gram counts
+    stats = [BleuStat(a, b, refs, resources=res), CiderStat(a, b, refs, resources=res),
+             MeanStat("rouge_l", values[0], values[1])]
     t1, c1 = time.perf_counter(), time.process_time()
     results = paired_test(stats, args.images, args.resamples, seed=0)
     t2, c2 = time.perf_counter(), time.process_time()

@@ -6,9 +6,9 @@ prediction, fixed seed), then, in each of ``--rounds`` rounds, times
 - pycocoevalcap: PTBTokenizer (the Java jar) on references and predictions, Bleu(4), Rouge(), Cider();
 - captune: ``captune.metrics.score(..., metrics=["bleu", "rouge_l", "cider"])`` with the Python
   tokenizer (tokenization + BLEU-1..4 + ROUGE-L + CIDEr-D, per-image values included): the first
-  call (every cache cleared, median of ``--repeat`` calls) and a repeated call as in a training
-  loop: the same references, new predictions (other captions of the same images), the
-  tokenizer's caches warm, every count redone;
+  call (a fresh ``MetricResources``, median of ``--repeat`` calls) and a repeated call as in a
+  training loop that keeps one ``MetricResources``: the same references, new predictions (other
+  captions of the same images), the tokenizer's caches warm, every count redone;
 
 checks that every corpus and per-image value is identical (to 1e-9) and prints times and the
 ratio of each round (both libraries run in the same round, so a busy machine slows both), then
@@ -113,37 +113,30 @@ def run_pycocoevalcap(preds, refs) -> tuple[dict, dict, dict]:
     return values, per_image, times
 
 
-def run_captune(preds, refs):
+def run_captune(preds, refs, resources=None):
+    """``score`` with ``resources`` (None: a fresh one, closed before returning)."""
     from captune.metrics import score
 
     t = time.perf_counter()
-    corpus, per_item = score(preds, refs, metrics=["bleu", "rouge_l", "cider"])
+    corpus, per_item = score(preds, refs, metrics=["bleu", "rouge_l", "cider"], resources=resources)
     return corpus, per_item, time.perf_counter() - t
 
 
-def clear_caches() -> None:
-    """Forget everything captune keeps between calls: tokenizer caches, n-gram counts."""
-    from captune.metrics import _ngrams, _ptb_python
-
-    _ngrams._CACHE.clear()
-    _ptb_python._SHARED.clear()
-
-
 def captune_steps(preds, refs, repeat: int) -> dict[str, float]:
-    """Median seconds of each step of a first call (caches cleared): what ``score`` runs."""
+    """Median seconds of each step of a first call (fresh resources): what ``score`` runs."""
     import captune.metrics as m
     from captune.metrics import _ngrams, bleu, cider, rouge
 
     times: dict[str, list[float]] = {}
     for _ in range(repeat):
-        clear_caches()
+        res = m.MetricResources()
         t = [time.perf_counter()]
-        p, r = m._tokenized(preds, refs, "python")
+        p, r = m._tokenized(preds, refs, "python", res)
         t.append(time.perf_counter())
-        _ngrams.corpus(p, r)
+        _ngrams.corpus(p, r, res)
         t.append(time.perf_counter())
         for fn in (bleu.bleu, rouge.rouge, cider.cider):
-            fn(p, r)
+            fn(p, r, resources=res)
             t.append(time.perf_counter())
         for k, name in enumerate(["tokenize", "n-gram counts", "BLEU", "ROUGE-L", "CIDEr-D"]):
             times.setdefault(name, []).append(t[k + 1] - t[k])
@@ -151,19 +144,22 @@ def captune_steps(preds, refs, repeat: int) -> dict[str, float]:
 
 
 def captune_round(preds, refs, others, repeat: int):
-    """First calls (caches cleared) and repeated calls (same references, new predictions): medians."""
+    """First calls (fresh resources) and repeated calls (same references, new predictions, the
+    resources of the last first call kept, as a training loop keeps them): medians."""
+    from captune.metrics import MetricResources
+
     cold = []
     for _ in range(repeat):
-        clear_caches()
-        corpus, per_item, seconds = run_captune(preds, refs)
+        kept = MetricResources()
+        corpus, per_item, seconds = run_captune(preds, refs, kept)
         cold.append(seconds)
     warm, results = [], []
     for other in others:  # the tokenizer has seen the references (and most words) before
-        *result, seconds = run_captune(other, refs)
+        *result, seconds = run_captune(other, refs, kept)
         warm.append(seconds)
         results.append(result)
+    kept.close()
     for other, result in zip(others, results):
-        clear_caches()
         assert list(run_captune(other, refs)[:2]) == result, "a repeated call differs from a first call"
     return corpus, per_item, statistics.median(cold), statistics.median(warm)
 

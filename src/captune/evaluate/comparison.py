@@ -30,6 +30,8 @@ from typing import Any
 from captune.errors import CaptuneError, DataError
 from captune.evaluate.resample import BleuStat, CiderStat, MeanStat, paired_test
 from captune.metrics.bleu import OUTPUTS as BLEU_OUTPUTS
+from captune.metrics.ptb import tokenize
+from captune.metrics.resources import MetricResources
 
 BLEU = BLEU_OUTPUTS
 LOWER_IS_BETTER = {"self_bleu"}
@@ -155,18 +157,8 @@ def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tup
     stats: list = []
     bleu = [m for m in BLEU if m in names]
     if bleu or "cider" in names:
-        from captune.metrics.ptb import tokenize
-
-        # One list per side, in evaluation order, as COCO evaluation tokenizes (the lexer can look
-        # across caption boundaries).
-        flat = tokenize([c for r in rows_a for c in r["references"]])
-        ends = list(itertools.accumulate(len(r["references"]) for r in rows_a))
-        refs = [flat[end - len(r["references"]) : end] for r, end in zip(rows_a, ends)]
-        preds_a, preds_b = tokenize([r["caption"] for r in rows_a]), tokenize([r["caption"] for r in rows_b])
-        if bleu:
-            stats.append(_Subset(BleuStat(preds_a, preds_b, refs), bleu))
-        if "cider" in names:
-            stats.append(CiderStat(preds_a, preds_b, refs))
+        with MetricResources() as res:  # one tokenizer and one n-gram count per side for both metrics
+            stats += _corpus_statistics(bleu, "cider" in names, rows_a, rows_b, res)
     corpus_only = set()
     for m in names:
         if m in BLEU or m == "cider":
@@ -179,6 +171,18 @@ def _statistics(names: list[str], rows_a: list[dict], rows_b: list[dict]) -> tup
         else:
             corpus_only.add(m)
     return stats, corpus_only
+
+
+def _corpus_statistics(bleu: list[str], cider: bool, rows_a: list[dict], rows_b: list[dict], res) -> list:
+    """BLEU and CIDEr-D statistics from PTB-tokenized captions: one list per side, in evaluation
+    order, as COCO evaluation tokenizes (the lexer can look across caption boundaries)."""
+    flat = tokenize([c for r in rows_a for c in r["references"]], resources=res)
+    ends = list(itertools.accumulate(len(r["references"]) for r in rows_a))
+    refs = [flat[end - len(r["references"]) : end] for r, end in zip(rows_a, ends)]
+    preds_a = tokenize([r["caption"] for r in rows_a], resources=res)
+    preds_b = tokenize([r["caption"] for r in rows_b], resources=res)
+    stats: list = [_Subset(BleuStat(preds_a, preds_b, refs, resources=res), bleu)] if bleu else []
+    return stats + ([CiderStat(preds_a, preds_b, refs, resources=res)] if cider else [])
 
 
 class _Subset:

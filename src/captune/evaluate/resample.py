@@ -82,7 +82,8 @@ class MeanStat(AdditiveStat):
 
 
 class BleuStat(AdditiveStat):
-    """Corpus BLEU-1..4 from PTB-tokenized hypotheses and references."""
+    """Corpus BLEU-1..4 from PTB-tokenized hypotheses and references (``resources``: a
+    ``MetricResources`` whose n-gram counts ``CiderStat`` can reuse)."""
 
     def __init__(
         self,
@@ -90,8 +91,10 @@ class BleuStat(AdditiveStat):
         preds_b: Sequence[str],
         refs: Sequence[Sequence[str]],
         names: Sequence[str] = BLEU_OUTPUTS,
+        resources=None,
     ):
-        super().__init__(names, bleu_rows(preds_a, refs), bleu_rows(preds_b, refs), bleu_from_sums)
+        rows_a, rows_b = bleu_rows(preds_a, refs, resources), bleu_rows(preds_b, refs, resources)
+        super().__init__(names, rows_a, rows_b, bleu_from_sums)
 
 
 class CiderStat:
@@ -103,9 +106,10 @@ class CiderStat:
         preds_b: Sequence[str],
         refs: Sequence[Sequence[str]],
         name: str = "cider",
+        resources=None,
     ):
         self.names = (name,)
-        self.cider = CiderD([preds_a, preds_b], refs)
+        self.cider = CiderD([preds_a, preds_b], refs, resources)
         full = self.cider.image_scores(np.ones((1, len(refs))))
         self._fixed = AdditiveStat(self.names, _value_rows(full[0][:, 0]), _value_rows(full[1][:, 0]), _ratio)
 

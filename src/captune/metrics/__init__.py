@@ -8,7 +8,9 @@
 ``score`` PTB-tokenizes once for all metrics that want tokenized text (as COCO evaluation does:
 references as one batch, predictions as another), runs each requested metric group once, merges
 the per-item values (one dict per prediction) and reports metrics that cannot run here as
-unavailable with the reason, never as 0. ``score_files`` does the same from a predictions JSONL
+unavailable with the reason, never as 0. What metrics keep between calls (loaded models,
+embeddings, tokenizer caches, the METEOR process) lives in a ``MetricResources`` that the caller
+owns and closes; without one, ``score`` makes its own and closes it before returning. ``score_files`` does the same from a predictions JSONL
 and a references JSONL joined by ``image_id`` (``load_predictions``, ``load_references``,
 ``align``), and is what ``captune metrics`` runs.
 """
@@ -53,6 +55,7 @@ from captune.metrics.files import (
     score_files,
 )
 from captune.metrics.ptb import tokenize
+from captune.metrics.resources import MetricResources
 
 # The default set where everything is installed; ``default_metrics()`` is the part that can run here.
 DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
@@ -63,6 +66,7 @@ _PREREQUISITES = {"meteor": meteor.check, "spice": spice.check}
 __all__ = [
     "DEFAULT_METRICS",
     "Aligned",
+    "MetricResources",
     "MetricResult",
     "MetricUnavailable",
     "Predictions",
@@ -116,11 +120,11 @@ def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, 
     return groups
 
 
-def _tokenized(predictions, references, backend: str) -> tuple[list[str], list[list[str]]]:
-    flat = tokenize([r for refs in references for r in refs], backend=backend)
+def _tokenized(predictions, references, backend: str, resources) -> tuple[list[str], list[list[str]]]:
+    flat = tokenize([r for refs in references for r in refs], backend=backend, resources=resources)
     ends = list(accumulate(map(len, references)))
     refs_tok = list(map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends)))
-    return tokenize(list(predictions), backend=backend), refs_tok
+    return tokenize(list(predictions), backend=backend, resources=resources), refs_tok
 
 
 def score(
@@ -130,6 +134,7 @@ def score(
     metrics: Sequence[str] | str | None = None,
     *,
     tokenizer: str = "python",
+    resources: MetricResources | None = None,
     **options: Any,
 ) -> Scores:
     """Score ``predictions`` (one caption per image) against ``references`` (captions per image).
@@ -141,8 +146,12 @@ def score(
     metrics run only when asked for. ``tokenizer``:
     ``"python"`` or ``"java"`` (pycocoevalcap's jar). ``options`` go to every metric (e.g.
     ``clip_model``, ``bertscore_model``, ``train_captions``). Returns ``Scores``: unpacks as
-    ``(corpus, per_item)``, with ``unavailable`` (metric -> reason) and ``info``.
+    ``(corpus, per_item)``, with ``unavailable`` (metric -> reason) and ``info``. ``resources``:
+    models and caches to reuse across calls (the caller closes it); None: made and closed here.
     """
+    if resources is None:
+        with MetricResources() as own:
+            return score(predictions, references, images, metrics, tokenizer=tokenizer, resources=own, **options)
     predictions, references = list(predictions), [r if type(r) is list else list(r) for r in references]
     if not predictions:
         raise DataError("no predictions to score")
@@ -161,11 +170,11 @@ def score(
         try:
             if spec.tokenized:
                 if tokens is None:
-                    tokens = _try(lambda: _tokenized(predictions, references, tokenizer))
+                    tokens = _try(lambda: _tokenized(predictions, references, tokenizer, resources))
                 if isinstance(tokens, MetricUnavailable):
                     raise tokens
             result = _run(spec, tokens if spec.tokenized else (predictions, references), images,
-                          {**options, "tokenizer": tokenizer})
+                          {**options, "tokenizer": tokenizer, "resources": resources})
         except (MetricUnavailable, ModelNotFoundError) as e:
             unavailable.update({o: str(e) for o in outputs})
             continue

@@ -9,13 +9,12 @@ Every corpus statistic of BLEU (clipped counts) and CIDEr (document frequencies,
 clipped dot products) is then a segment reduction over these arrays.
 
 Tokens are ``str.split()`` of the (PTB-tokenized) strings, as pycocoevalcap splits them. Text
-that the Python PTB tokenizer has just produced comes with its token ids
-(``_ptb_python.encodings``), so it is neither split nor interned again here.
+that the Python PTB tokenizer of the same ``MetricResources`` has just produced comes with its
+token ids (``_ptb_python.encodings``), so it is neither split nor interned again here.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, repeat
@@ -131,10 +130,11 @@ def _from_encodings(hyp: _ptb_python.Encoding, ref: _ptb_python.Encoding, ref_co
     return dense[ids], lens, int(dense[-1]) + 1 if len(dense) else 0, hyp.plain and ref.plain
 
 
-def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False) -> Corpus:
+def build(preds: list[str], refs: list[list[str]], allow_no_refs: bool = False, resources=None) -> Corpus:
     """Count the n-grams of predictions and references (``allow_no_refs``: images may have none)."""
     ref_count = _ref_counts(preds, refs, allow_no_refs)
-    encoded = _ptb_python.encodings(preds, list(chain.from_iterable(refs)))
+    tokenizer = resources.recent_tokenizer() if resources is not None else None
+    encoded = _ptb_python.encodings(tokenizer, preds, list(chain.from_iterable(refs)))
     if encoded is None:
         ids, lens, vocab, plain = _from_strings(preds, refs)
     else:
@@ -221,15 +221,10 @@ def _renumber(key: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.astype(np.int64).reshape(key.shape), len(values)
 
 
-_CACHE: OrderedDict = OrderedDict()
-
-
-def corpus(preds: list[str], refs: list[list[str]]) -> Corpus:
-    """``build`` with a small cache, so BLEU, CIDEr and ROUGE-L on the same data count n-grams once."""
+def corpus(preds: list[str], refs: list[list[str]], resources=None) -> Corpus:
+    """``build``, kept in ``resources.ngrams`` (a ``MetricResources``) when given, so BLEU, CIDEr
+    and ROUGE-L on the same data count n-grams once."""
+    if resources is None:
+        return build(preds, refs)
     key = (tuple(preds), tuple(map(len, refs)), tuple(chain.from_iterable(refs)))
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = build(preds, refs)
-        while len(_CACHE) > 2:
-            _CACHE.popitem(last=False)
-    return hit
+    return resources.ngrams.get_or_make(key, lambda: build(preds, refs, resources=resources))

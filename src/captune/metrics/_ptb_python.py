@@ -61,7 +61,6 @@ _PROBES = ("", " ", "\nx", "\nThe x", " \nThe x", " The x", "\tThe y", "\n\nx", 
            "\nthe x", " ltd x", "\n<b> x", "  the", "\nA ", "\nIt\n", "\n\n")
 _FOLLOW_CHARS = 20  # covers the longest word the lexer checks for after an acronym
 _DIRECT_CONTEXT = 4000  # characters of the following captions the direct path lexes with
-_MAX_CACHE = 2_000_000
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
@@ -148,7 +147,8 @@ TAIL_SAME, TAIL_CONTEXT, TAIL_UNKNOWN = -1, -2, -3
 
 
 class PythonTokenizer:
-    """Caches lexing results per word and per caption end; use ``shared_tokenizer()``.
+    """Caches lexing results per word and per caption end; ``MetricResources.tokenizer()`` keeps
+    one across calls and replaces it when ``size()`` passes its bound.
 
     A word (a space-separated piece of a caption) has an id, and its text (the tokens pycocoevalcap
     keeps, space-joined) an entry with the ids of its tokens, so a batch's token ids are gathered
@@ -458,17 +458,16 @@ def direct(captions: list[str], i: int) -> list[str]:
     return [filter_line(ln) for ln in " ".join(line).split("\n")]
 
 
-_SHARED: list[PythonTokenizer] = []
 _BATCHES = 4  # batches kept with their lines and token ids
 _BATCH_CAPTIONS = 300_000  # ... holding at most this many captions together
 
 
-def encodings(*batches: Sequence[str]) -> list[Encoding] | None:
-    """Token ids of lines that the shared tokenizer returned lately, one ``Encoding`` per batch
-    (all in one vocabulary); None unless every batch is one of those."""
-    if not _SHARED:
+def encodings(tokenizer: PythonTokenizer | None, *batches: Sequence[str]) -> list[Encoding] | None:
+    """Token ids of lines that ``tokenizer`` returned lately, one ``Encoding`` per batch (all in
+    one vocabulary); None unless every batch is one of those."""
+    if tokenizer is None:
         return None
-    tokenizer, out = _SHARED[0], []
+    out = []
     for lines in batches:
         found = tokenizer.encoded.get(tuple(lines)) if len(lines) else Encoding(
             np.zeros(0, np.int32), np.zeros(0, np.int64), True)
@@ -477,9 +476,3 @@ def encodings(*batches: Sequence[str]) -> list[Encoding] | None:
         out.append(found)
     return out
 
-
-def shared_tokenizer() -> PythonTokenizer:
-    """The process-wide tokenizer (its caches are dropped when they grow past a few million entries)."""
-    if not _SHARED or _SHARED[0].size() > _MAX_CACHE:
-        _SHARED[:] = [PythonTokenizer()]
-    return _SHARED[0]

@@ -80,7 +80,7 @@ def bertscore(
     **options: Any,
 ) -> MetricResult:
     """BERTScore P/R/F1 (options: bertscore_model, bertscore_layer, bertscore_idf,
-    bertscore_baseline, device, batch_size)."""
+    bertscore_baseline, device, batch_size, resources)."""
     name = options.get("bertscore_model")
     if not name:
         raise MetricUnavailable(
@@ -88,7 +88,7 @@ def bertscore(
             "(roberta-large is the usual English model)"
         )
     try:
-        enc = load_encoder(name, options.get("device"))
+        enc = load_encoder(name, options.get("device"), resources=options.get("resources"))
     except ModelNotFoundError as err:
         raise MetricUnavailable(str(err)) from err
     layer = resolve_layer(enc, options.get("bertscore_layer"))

@@ -39,9 +39,10 @@ class BleuStats:
     correct: np.ndarray  # (N, 4) clipped n-gram matches
 
 
-def bleu_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> BleuStats:
-    """Counts for tokenized predictions and their references (one list of references per image)."""
-    c = _ngrams.corpus(preds_tok, refs_tok)
+def bleu_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None) -> BleuStats:
+    """Counts for tokenized predictions and their references (one list of references per image);
+    ``resources`` (a ``MetricResources``) shares the n-gram counts with CIDEr-D and ROUGE-L."""
+    c = _ngrams.corpus(preds_tok, refs_tok, resources)
     testlen = c.sent_len[c.hyp_sent]
     guess = np.maximum(testlen[:, None] - np.arange(4)[None, :], 0)
     return BleuStats(testlen, _closest_reflen(c, testlen), guess, _clipped_matches(c))
@@ -85,9 +86,9 @@ def rows(stats: BleuStats) -> np.ndarray:
     return np.column_stack([stats.testlen, stats.reflen, stats.guess, stats.correct]).astype(float)
 
 
-def bleu_rows(preds_tok: list[str], refs_tok: list[list[str]]) -> np.ndarray:
+def bleu_rows(preds_tok: list[str], refs_tok: list[list[str]], resources=None) -> np.ndarray:
     """``rows(bleu_stats(preds_tok, refs_tok))``: the counts to sum over any resample."""
-    return rows(bleu_stats(list(preds_tok), [list(r) for r in refs_tok]))
+    return rows(bleu_stats(list(preds_tok), [list(r) for r in refs_tok], resources))
 
 
 def bleu_from_sums(sums: np.ndarray) -> np.ndarray:
@@ -110,7 +111,7 @@ def bleu_per_image(stats: BleuStats) -> np.ndarray:
 @register("bleu", outputs=OUTPUTS, tokenized=True)
 def bleu(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
     """BLEU-1..4 (pycocoevalcap ``Bleu(4)``) of PTB-tokenized captions."""
-    stats = bleu_stats(predictions, references)
+    stats = bleu_stats(predictions, references, options.get("resources"))
     per_image = bleu_per_image(stats)
     per_item = [{"bleu_1": a, "bleu_2": b, "bleu_3": c, "bleu_4": d} for a, b, c, d in zip(*per_image.T.tolist())]
     return MetricResult(bleu_from_stats(stats), per_item)

@@ -56,8 +56,9 @@ class CiderStats:
     penalty: np.ndarray  # (R,) Gaussian length penalty of each reference against its prediction
 
 
-def cider_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> CiderStats:
-    c = _ngrams.corpus(preds_tok, refs_tok)
+def cider_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None) -> CiderStats:
+    """What CIDEr-D needs; ``resources`` (a ``MetricResources``) shares the n-gram counts."""
+    c = _ngrams.corpus(preds_tok, refs_tok, resources)
     starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
     has_ref = c.entry_is_ref.take(starts) | (c.group_sizes > 1)
     pair_start = starts[has_ref]
@@ -120,9 +121,9 @@ class CiderD:
     them whatever the resample. Counts come from ``cider_stats`` (``captune.metrics._ngrams``).
     """
 
-    def __init__(self, systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]):
+    def __init__(self, systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]], resources=None):
         refs = [list(r) for r in refs]
-        stats = [cider_stats(list(preds), refs) for preds in systems]
+        stats = [cider_stats(list(preds), refs, resources) for preds in systems]
         self.n_images = len(refs)
         columns: dict[tuple[int, ...], int] = {}
         gram_columns = [_gram_columns(s, columns) for s in stats]
@@ -238,6 +239,6 @@ def _system(s: CiderStats, column: np.ndarray, n_columns: int) -> dict:
 @register("cider", outputs=("cider",), tokenized=True)
 def cider(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
     """CIDEr-D (pycocoevalcap ``Cider()``) of PTB-tokenized captions."""
-    stats = cider_stats(predictions, references)
+    stats = cider_stats(predictions, references, options.get("resources"))
     scores = _image_scores(stats, None, float(np.log(float(stats.n_images))))
     return MetricResult({"cider": float(np.mean(scores))}, [{"cider": v} for v in scores.tolist()])

@@ -17,9 +17,10 @@ Captioning" (EMNLP), and its reference implementation (github.com/jmhessel/clips
   value is the share of images won. Both sides use the "A photo depicts " prefix.
 
 Corpus values are means of the per-item values. Items without references get CLIPScore only.
-Embeddings are unit-normalized float32. Image embeddings are cached per model by the sha256 of
-the image bytes, text embeddings by the exact text, so repeated evaluations (every epoch, every
-decoding preset) embed each image and reference once. ``clip_embed_images``,
+Embeddings are unit-normalized float32. With a ``MetricResources`` (option ``resources``),
+image embeddings are kept per model by the sha256 of the image bytes and text embeddings by the
+exact text, within its bounds, so repeated evaluations (every epoch, every decoding preset)
+embed each image and reference once; without one, nothing outlives the call. ``clip_embed_images``,
 ``clip_embed_texts`` and ``clip_similarity`` are the building blocks for other CLIP uses.
 """
 
@@ -28,8 +29,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import numpy as np
 from captune.errors import DataError, ModelNotFoundError
 from captune.metrics.base import MetricResult, MetricUnavailable, register
 from captune.metrics.encoders import Encoder, load_encoder, max_length
+from captune.metrics.resources import BoundedCache, MetricResources
 
 CLIP_PREFIX = "A photo depicts "
 CLIP_WEIGHT = 2.5
@@ -47,53 +48,22 @@ ImageInput = str | os.PathLike | Any  # a path, or a PIL image
 ModelInput = str | os.PathLike | Encoder
 
 
-class EmbeddingCache:
-    """A bounded least-recently-used map from a key to a unit embedding (``np.ndarray``)."""
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-
-    def get(self, key: Hashable) -> np.ndarray | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: Hashable, value: np.ndarray) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-# 100k 512-d float32 vectors are ~200 MB; enough for a dataset's images plus several evaluations.
-IMAGE_CACHE = EmbeddingCache(100_000)
-TEXT_CACHE = EmbeddingCache(200_000)
-
-
-def clear_embedding_caches() -> None:
-    """Forget every cached image and text embedding."""
-    IMAGE_CACHE.clear()
-    TEXT_CACHE.clear()
-
-
 def clip_embed_images(
-    images: Sequence[ImageInput], model: ModelInput, *, device: str | None = None, batch_size: int = 32
+    images: Sequence[ImageInput],
+    model: ModelInput,
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    resources: MetricResources | None = None,
 ) -> np.ndarray:
-    """Unit image embeddings, shape ``(len(images), dim)``; ``images`` are paths or PIL images."""
-    enc = _clip_encoder(model, device)
+    """Unit image embeddings, shape ``(len(images), dim)``; ``images`` are paths or PIL images.
+    ``resources`` keeps the model and the embeddings for later calls."""
+    enc = _clip_encoder(model, device, resources)
     keyed = [_image_key(img) for img in images]
     keys = [(enc.name, digest) for digest, _ in keyed]
     sources = [source for _, source in keyed]
     return _embed_cached(
-        keys, sources, IMAGE_CACHE, lambda chunk: _image_features(enc, chunk), batch_size, enc
+        keys, sources, resources and resources.image_embeddings, lambda chunk: _image_features(enc, chunk), batch_size, enc
     )
 
 
@@ -104,13 +74,14 @@ def clip_embed_texts(
     prefix: str = "",
     device: str | None = None,
     batch_size: int = 64,
+    resources: MetricResources | None = None,
 ) -> np.ndarray:
     """Unit text embeddings of ``prefix + text``, shape ``(len(texts), dim)``."""
-    enc = _clip_encoder(model, device)
+    enc = _clip_encoder(model, device, resources)
     full = [prefix + t for t in texts]
     keys = [(enc.name, t) for t in full]
     return _embed_cached(
-        keys, full, TEXT_CACHE, lambda chunk: _text_features(enc, chunk), batch_size, enc, True
+        keys, full, resources and resources.text_embeddings, lambda chunk: _text_features(enc, chunk), batch_size, enc, True
     )
 
 
@@ -122,10 +93,11 @@ def clip_similarity(
     prefix: str = "",
     device: str | None = None,
     batch_size: int = 32,
+    resources: MetricResources | None = None,
 ) -> np.ndarray:
     """Cosine of every image with every text, shape ``(len(images), len(texts))``."""
-    img = clip_embed_images(images, model, device=device, batch_size=batch_size)
-    txt = clip_embed_texts(texts, model, prefix=prefix, device=device, batch_size=batch_size)
+    img = clip_embed_images(images, model, device=device, batch_size=batch_size, resources=resources)
+    txt = clip_embed_texts(texts, model, prefix=prefix, device=device, batch_size=batch_size, resources=resources)
     return img @ txt.T
 
 
@@ -137,11 +109,11 @@ def clipscore(
     **options: Any,
 ) -> MetricResult:
     """CLIPScore per item and RefCLIPScore where the item has references (options: clip_model,
-    device, batch_size)."""
-    enc, batch = _metric_setup(images, predictions, options)
-    img = clip_embed_images(images, enc, batch_size=batch)
-    cand = clip_embed_texts(predictions, enc, prefix=CLIP_PREFIX, batch_size=batch)
-    refs = _ref_embeddings(references, enc, batch)
+    device, batch_size, resources)."""
+    enc, batch, res = _metric_setup(images, predictions, options)
+    img = clip_embed_images(images, enc, batch_size=batch, resources=res)
+    cand = clip_embed_texts(predictions, enc, prefix=CLIP_PREFIX, batch_size=batch, resources=res)
+    refs = _ref_embeddings(references, enc, batch, res)
     per_item = []
     for i, ref in enumerate(refs):
         item = {"clipscore": CLIP_WEIGHT * max(float(img[i] @ cand[i]), 0.0)}
@@ -161,11 +133,11 @@ def clip_win_rate(
     **options: Any,
 ) -> MetricResult:
     """Share of images where CLIP prefers the generated caption to the best reference (ties 0.5)."""
-    enc, batch = _metric_setup(images, predictions, options)
-    img = clip_embed_images(images, enc, batch_size=batch)
-    cand = clip_embed_texts(predictions, enc, prefix=CLIP_PREFIX, batch_size=batch)
+    enc, batch, res = _metric_setup(images, predictions, options)
+    img = clip_embed_images(images, enc, batch_size=batch, resources=res)
+    cand = clip_embed_texts(predictions, enc, prefix=CLIP_PREFIX, batch_size=batch, resources=res)
     per_item: list[dict[str, float]] = []
-    for i, ref in enumerate(_ref_embeddings(references, enc, batch)):
+    for i, ref in enumerate(_ref_embeddings(references, enc, batch, res)):
         if not len(ref):
             per_item.append({})
             continue
@@ -176,7 +148,7 @@ def clip_win_rate(
     return MetricResult(_corpus_means(per_item, ("clip_win_rate",)), per_item, info)
 
 
-def _metric_setup(images: Any, predictions: list[str], options: dict[str, Any]) -> tuple[Encoder, int]:
+def _metric_setup(images: Any, predictions: list[str], options: dict[str, Any]) -> tuple[Encoder, int, Any]:
     if images is None:
         raise MetricUnavailable("CLIP metrics need the images: pass the image of each prediction")
     if len(images) != len(predictions):
@@ -185,22 +157,22 @@ def _metric_setup(images: Any, predictions: list[str], options: dict[str, Any]) 
     if not name:
         raise MetricUnavailable("no CLIP model configured: pass --clip-model NAME_OR_PATH")
     try:
-        enc = load_encoder(name, options.get("device"), images=True)
+        enc = load_encoder(name, options.get("device"), images=True, resources=options.get("resources"))
     except ModelNotFoundError as err:
         raise MetricUnavailable(str(err)) from err
-    return enc, int(options.get("batch_size") or 32)
+    return enc, int(options.get("batch_size") or 32), options.get("resources")
 
 
-def _ref_embeddings(references: list[list[str]], enc: Encoder, batch: int) -> list[np.ndarray]:
+def _ref_embeddings(references: list[list[str]], enc: Encoder, batch: int, resources) -> list[np.ndarray]:
     """Each item's reference embeddings ``(n_refs, dim)``, embedded in one batched pass."""
     flat = [r for refs in references for r in refs]
-    emb = clip_embed_texts(flat, enc, prefix=CLIP_PREFIX, batch_size=batch)
+    emb = clip_embed_texts(flat, enc, prefix=CLIP_PREFIX, batch_size=batch, resources=resources)
     bounds = np.cumsum([0] + [len(refs) for refs in references])
     return [emb[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _clip_encoder(model: ModelInput, device: str | None) -> Encoder:
-    return model if isinstance(model, Encoder) else load_encoder(model, device, images=True)
+def _clip_encoder(model: ModelInput, device: str | None, resources: MetricResources | None) -> Encoder:
+    return model if isinstance(model, Encoder) else load_encoder(model, device, images=True, resources=resources)
 
 
 def _image_key(image: ImageInput) -> tuple[str, Any]:
@@ -233,14 +205,15 @@ def _open_image(image: ImageInput) -> Any:
 def _embed_cached(
     keys: list[tuple[str, str]],
     sources: list[Any],
-    cache: EmbeddingCache,
+    cache: BoundedCache | None,
     embed: Any,
     batch_size: int,
     enc: Encoder,
     longest_first: bool = False,
 ) -> np.ndarray:
-    """Embeddings for ``keys``: cached ones looked up, the rest computed in batches and cached."""
-    found = {k: v for k in dict.fromkeys(keys) if (v := cache.get(k)) is not None}
+    """Embeddings for ``keys``: cached ones looked up, the rest computed in batches and cached
+    (``cache`` None: each distinct key computed once, nothing kept)."""
+    found = {} if cache is None else {k: v for k in dict.fromkeys(keys) if (v := cache.get(k)) is not None}
     todo = [(k, src) for k, src in dict(zip(keys, sources)).items() if k not in found]
     if longest_first:
         todo.sort(key=lambda kv: -len(kv[1]))  # texts: each batch pads to similar lengths
@@ -248,7 +221,8 @@ def _embed_cached(
         chunk = todo[start : start + batch_size]
         for (key, _), vec in zip(chunk, embed([src for _, src in chunk])):
             found[key] = vec
-            cache.put(key, vec)
+            if cache is not None:
+                cache.put(key, vec)
     if not keys:
         return np.zeros((0, getattr(enc.model.config, "projection_dim", 0)), dtype=np.float32)
     return np.stack([found[k] for k in keys])

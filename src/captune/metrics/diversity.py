@@ -75,7 +75,7 @@ def diversity(predictions: list[str], references=None, images=None, **options) -
     """Distinct-1/2, Self-BLEU, vocabulary size and mean length of tokenized predictions."""
     if len(predictions) < 2:
         raise MetricUnavailable("diversity needs at least two predictions")
-    c = _ngrams.build(predictions, [[]] * len(predictions), allow_no_refs=True)
+    c = _ngrams.build(predictions, [[]] * len(predictions), allow_no_refs=True, resources=options.get("resources"))
     lengths = c.sent_len.astype(float)
     self_bleu = self_bleu_scores(c)
     corpus = {

@@ -5,8 +5,9 @@
 
 A model is looked up on this machine first (a local directory, else the Hugging Face cache);
 the hub is only tried when not offline (``captune.hub.from_pretrained``, shared with the captioners).
-Loaded encoders are kept per ``(name, device)`` for the life of the process, because training
-evaluates many times and loading dominates the cost of a small evaluation. Models run in float32
+Loaded encoders are kept per ``(name, device)`` in the caller's ``MetricResources`` (at most
+its ``encoders`` bound, least recently used dropped first), because training evaluates many
+times and loading dominates the cost of a small evaluation; without one, each call loads. Models run in float32
 in eval mode, so scores do not depend on the GPU's half-precision arithmetic.
 
 Image processors use the PIL backend: it needs no torchvision (which would pull another torch
@@ -20,12 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from captune.errors import ModelNotFoundError
 from captune.hub import from_pretrained
-
-_CACHE: dict[tuple[str, str, bool], Encoder] = {}
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class Encoder:
     """A loaded model with its tokenizer (and image processor for image-text models)."""
 
     name: str
-    """The name or local directory it was loaded from (the key of the process cache)."""
+    """The name or local directory it was loaded from (part of the cache key)."""
     model: Any
     tokenizer: Any
     image_processor: Any | None
@@ -44,25 +41,24 @@ def resolve_device(device: str | None = None) -> str:
     """``device`` as given, or ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     if device and device != "auto":
         return str(device)
+    import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(name: str | os.PathLike, device: str | None = None, *, images: bool = False) -> Encoder:
-    """Load (once per process) the model, tokenizer and, with ``images``, the image processor.
+def load_encoder(
+    name: str | os.PathLike, device: str | None = None, *, images: bool = False, resources=None
+) -> Encoder:
+    """Load the model, tokenizer and, with ``images``, the image processor (once per
+    ``resources``, a ``MetricResources``, when given).
 
     ``name`` is a hub id (``roberta-large``) or a local directory saved with ``save_pretrained``.
     Raises ``ModelNotFoundError`` saying where it looked and how to get the weights.
     """
     name, dev = str(name), resolve_device(device)
-    key = (name, dev, images)
-    if key not in _CACHE:
-        _CACHE[key] = _load(name, dev, images)
-    return _CACHE[key]
-
-
-def clear_cache() -> None:
-    """Forget every loaded encoder (frees memory; the next ``load_encoder`` reloads)."""
-    _CACHE.clear()
+    if resources is None:
+        return _load(name, dev, images)
+    return resources.encoders.get_or_make((name, dev, images), lambda: _load(name, dev, images))
 
 
 def max_length(tokenizer: Any, fallback: int = 512) -> int:
@@ -72,6 +68,7 @@ def max_length(tokenizer: Any, fallback: int = 512) -> int:
 
 
 def _load(name: str, device: str, images: bool) -> Encoder:
+    import torch
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
     source = _source(name)

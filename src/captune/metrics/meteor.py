@@ -2,10 +2,10 @@
 
 The jar shipped with pycocoevalcap runs as ``java -jar -Xmx2G meteor-1.5.jar - - -stdio -l en
 -norm`` and needs its English paraphrase table (``meteor/data/paraphrase-en.gz``). Starting it
-takes seconds (the table is loaded), so one process is kept for the life of the Python process
-and reused by every call (training evaluates many times): calls are serialized by a lock, the
-process is restarted if it died, and it is closed at interpreter exit (``close_meteor()`` closes
-it earlier). The protocol is the reference wrapper's: one ``SCORE`` line per image, then one
+takes seconds (the table is loaded), so a ``MetricResources`` keeps one process from its first
+METEOR score until its ``close()`` (training evaluates many times): calls are serialized by a
+lock, the process is restarted if it died, and one still running at interpreter exit is stopped.
+Without a ``MetricResources`` a call starts its own process and stops it before returning. The protocol is the reference wrapper's: one ``SCORE`` line per image, then one
 ``EVAL`` line with all the statistics; the per-image values and the corpus value are the jar's.
 
 Without Java (or without the jar or its paraphrase table) the metric is unavailable, with the
@@ -14,10 +14,10 @@ reason.
 
 from __future__ import annotations
 
-import atexit
 import subprocess
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 from captune.metrics.base import MetricResult, MetricUnavailable, register
@@ -71,6 +71,7 @@ class MeteorProcess:
         cmd = [java, "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"]
         self._proc = subprocess.Popen(cmd, cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._stderr)
+        self._finalizer = weakref.finalize(self, _stop, self._proc)  # at exit, or if never closed
 
     def compute(self, predictions: list[str], references: list[list[str]]) -> tuple[float, list[float]]:
         """(corpus METEOR, per-image METEOR) of tokenized captions, as pycocoevalcap returns them."""
@@ -114,12 +115,8 @@ class MeteorProcess:
 
     def _close(self) -> None:
         if self._proc is not None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            self._proc.kill()
-            self._proc.wait()
+            self._finalizer.detach()
+            _stop(self._proc)
             self._proc = None
         if self._stderr is not None:
             self._stderr.close()
@@ -130,33 +127,30 @@ class MeteorProcess:
             self._close()
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    proc.kill()
+    proc.wait()
+
+
 def _score_line(hypothesis: str, references: list[str]) -> str:
     # As pycocoevalcap: "|||" removed from the hypothesis and double spaces made single (once).
     hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
     return " ||| ".join(("SCORE", " ||| ".join(references), hypothesis))
 
 
-_SHARED: list[MeteorProcess] = []
-_SHARED_LOCK = threading.Lock()
-
-
-def meteor_process() -> MeteorProcess:
-    """The process-wide METEOR process (started on first use, closed at exit)."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            _SHARED.append(MeteorProcess())
-            atexit.register(close_meteor)
-        return _SHARED[0]
-
-
-def close_meteor() -> None:
-    """Stop the shared METEOR process now (a later call starts a new one)."""
-    if _SHARED:
-        _SHARED[0].close()
-
-
 @register("meteor", outputs=("meteor",), tokenized=True)
 def meteor(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
-    """METEOR 1.5 (pycocoevalcap ``Meteor()``) of PTB-tokenized captions."""
-    corpus, per_image = meteor_process().compute(predictions, references)
+    """METEOR 1.5 (pycocoevalcap ``Meteor()``) of PTB-tokenized captions; the process is
+    ``options["resources"].meteor()`` when given, else one started and stopped here."""
+    resources = options.get("resources")
+    process = resources.meteor() if resources is not None else MeteorProcess()
+    try:
+        corpus, per_image = process.compute(predictions, references)
+    finally:
+        if resources is None:
+            process.close()
     return MetricResult({"meteor": corpus}, [{"meteor": v} for v in per_image])

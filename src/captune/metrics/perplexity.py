@@ -7,13 +7,13 @@ Each reference is scored given its image and the model's prompt (the checkpoint'
 prompt, rendered without metadata, unless ``caption_prompt`` is given). Per item: exp of the mean
 token negative log-likelihood over that image's references; corpus: exp of the mean over all
 reference tokens (end token included). Predictions are not used: this measures how well a model
-explains the human captions, which sampling-free metrics cannot.
+explains the human captions, which sampling-free metrics cannot. The loaded captioner is kept in
+the ``resources`` option (a ``MetricResources``, ``caption_models`` of them at most) when given.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from captune.errors import CaptuneError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import torch
 
 
-@lru_cache(maxsize=2)
 def _load(model: str | None, adapter: str | None):
     from captune.generate import load_for_captioning
     from captune.models.blip2 import Blip2Batcher, Blip2Captioner
@@ -31,6 +30,12 @@ def _load(model: str | None, adapter: str | None):
     net, processor, meta = load_for_captioning(model, adapter)
     captioner = Blip2Captioner(net).eval()
     return captioner, Blip2Batcher(processor, captioner.blip2.config), meta.get("prompt", "")
+
+
+def _loaded(model: str | None, adapter: str | None, resources):
+    if resources is None:
+        return _load(model, adapter)
+    return resources.caption_models.get_or_make((model, adapter), lambda: _load(model, adapter))
 
 
 @register("perplexity", outputs=("perplexity",), needs_images=True)
@@ -45,7 +50,7 @@ def perplexity(predictions, references, images=None, **options: Any) -> MetricRe
     if images is None:
         raise MetricUnavailable("perplexity needs the images")
     try:
-        captioner, batcher, trained_prompt = _load(model, adapter)
+        captioner, batcher, trained_prompt = _loaded(model, adapter, options.get("resources"))
     except CaptuneError as e:
         raise MetricUnavailable(str(e)) from None
     prompt = render_prompt(options.get("caption_prompt", trained_prompt), {})

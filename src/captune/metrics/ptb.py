@@ -35,22 +35,24 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from captune.metrics._ptb_python import PUNCTUATIONS, clean, filter_line, shared_tokenizer
+from captune.metrics._ptb_python import PUNCTUATIONS, PythonTokenizer, clean, filter_line
 from captune.metrics.base import MetricUnavailable
 
 __all__ = ["PUNCTUATIONS", "clean", "filter_line", "tokenize", "tokenize_java"]
 
 
-def tokenize(captions: list[str], backend: str = "python") -> list[str]:
+def tokenize(captions: list[str], backend: str = "python", resources=None) -> list[str]:
     """PTB-tokenize ``captions`` as pycocoevalcap does: lower-cased tokens joined by single spaces.
 
     The whole list is tokenized as one file, as pycocoevalcap does for its references and its
     predictions separately: the lexer sees past the end of a caption into the next one (an
     abbreviation at the end of a caption keeps its period only if the next caption starts with a
     lower-case word, for example), so pass captions in the order of the evaluation.
+    ``resources`` (a ``MetricResources``) keeps the Python tokenizer's caches for later calls.
     """
     if backend == "python":
-        return shared_tokenizer().tokenize(captions)  # it cleans line breaks itself
+        tokenizer = resources.tokenizer() if resources is not None else PythonTokenizer()
+        return tokenizer.tokenize(captions)  # it cleans line breaks itself
     if backend == "java":
         if any(ch in "".join(captions) for ch in "\n\r\u000b\u000c\u2028\u2029"):
             captions = [clean(c) for c in captions]

@@ -102,9 +102,10 @@ def _add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def rouge_stats(preds_tok: list[str], refs_tok: list[list[str]]) -> RougeStats:
-    """Per-image ROUGE-L of tokenized predictions against their references."""
-    c = _ngrams.corpus(preds_tok, refs_tok)
+def rouge_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None) -> RougeStats:
+    """Per-image ROUGE-L of tokenized predictions against their references (``resources``: see
+    ``bleu_stats``)."""
+    c = _ngrams.corpus(preds_tok, refs_tok, resources)
     if c.plain:  # the n-gram counter's token ids are those of split(" ")
         ids, lens = c.ids, c.sent_len
     else:
@@ -130,5 +131,5 @@ def rouge_from_stats(stats: RougeStats, indices: np.ndarray | None = None) -> di
 @register("rouge", outputs=("rouge_l",), tokenized=True)
 def rouge(predictions: list[str], references: list[list[str]], images=None, **options) -> MetricResult:
     """ROUGE-L (pycocoevalcap ``Rouge()``) of PTB-tokenized captions."""
-    stats = rouge_stats(predictions, references)
+    stats = rouge_stats(predictions, references, options.get("resources"))
     return MetricResult(rouge_from_stats(stats), [{"rouge_l": v} for v in stats.scores.tolist()])

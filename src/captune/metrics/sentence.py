@@ -43,7 +43,8 @@ def sentence_cosine(
     images: list[str | Path] | None = None,
     **options: Any,
 ) -> MetricResult:
-    """Max cosine with the references per item (options: sentence_model, device, batch_size)."""
+    """Max cosine with the references per item (options: sentence_model, device, batch_size,
+    resources)."""
     name = options.get("sentence_model")
     if not name:
         raise MetricUnavailable(
@@ -51,7 +52,7 @@ def sentence_cosine(
             "(e.g. sentence-transformers/all-MiniLM-L6-v2)"
         )
     try:
-        enc = load_encoder(name, options.get("device"))
+        enc = load_encoder(name, options.get("device"), resources=options.get("resources"))
     except ModelNotFoundError as err:
         raise MetricUnavailable(str(err)) from err
     batch = int(options.get("batch_size") or 64)

@@ -207,10 +207,7 @@ def test_default_metrics_are_those_that_can_run_here(monkeypatch):
 
 
 def test_metrics_that_cannot_run_are_named_once(colour_data, tmp_path, monkeypatch):
-    from captune.metrics import meteor
-
     monkeypatch.setenv("PATH", "")  # no Java: neither METEOR nor SPICE can run
-    monkeypatch.setattr(meteor, "_SHARED", [])
     records = read_records(colour_data)
     preds = tmp_path / "p.jsonl"
     write_jsonl(preds, [{"image_id": r.image_id, "caption": r.captions[0]} for r in records])

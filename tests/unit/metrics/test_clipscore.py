@@ -9,6 +9,7 @@ import pytest
 import torch
 from tiny_encoders import build_tiny_clip, write_png
 
+from captune.metrics import MetricResources
 from captune.metrics import clipscore as cs
 from captune.metrics.base import MetricUnavailable, spec_for
 from captune.metrics.encoders import load_encoder
@@ -30,11 +31,6 @@ def clip_dir(tmp_path_factory):
 def images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     return [write_png(folder / f"img{i}.png", seed=i) for i in range(3)]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    cs.clear_embedding_caches()
 
 
 def _direct(clip_dir, image_paths, texts):
@@ -107,28 +103,44 @@ def _count_embedded(monkeypatch, enc, method):
 
 def test_image_cache_is_keyed_by_content(clip_dir, images, tmp_path, monkeypatch):
     enc = load_encoder(str(clip_dir), None, images=True)
+    res = MetricResources()
     embedded = _count_embedded(monkeypatch, enc, "get_image_features")
-    first = cs.clip_embed_images(images, enc)
+    first = cs.clip_embed_images(images, enc, resources=res)
     assert embedded["n"] == 3
-    assert np.array_equal(cs.clip_embed_images(images, enc), first)
+    assert np.array_equal(cs.clip_embed_images(images, enc, resources=res), first)
     assert embedded["n"] == 3  # second call: all hits
 
     renamed = shutil.copy(images[0], tmp_path / "same-bytes-other-name.png")
-    assert np.array_equal(cs.clip_embed_images([renamed], enc)[0], first[0])
+    assert np.array_equal(cs.clip_embed_images([renamed], enc, resources=res)[0], first[0])
     assert embedded["n"] == 3  # same bytes under another name: hit
 
     changed = write_png(tmp_path / "img0.png", seed=99)
-    assert not np.allclose(cs.clip_embed_images([changed], enc)[0], first[0])
+    assert not np.allclose(cs.clip_embed_images([changed], enc, resources=res)[0], first[0])
     assert embedded["n"] == 4  # different bytes: miss
+
+    cs.clip_embed_images(images, enc)
+    assert embedded["n"] == 7  # without resources nothing is kept
+
+
+def test_embedding_caches_stay_within_their_bound(clip_dir, images):
+    enc = load_encoder(str(clip_dir), None, images=True)
+    res = MetricResources(image_embeddings=2, text_embeddings=3)
+    bounded = cs.clip_embed_images(images, enc, resources=res)
+    cs.clip_embed_texts([f"caption {i}" for i in range(10)], enc, resources=res)
+    assert len(res.image_embeddings) == 2 and len(res.text_embeddings) == 3
+    np.testing.assert_array_equal(bounded, cs.clip_embed_images(images, enc))  # same values, fewer kept
+    res.close()
+    assert len(res.image_embeddings) == 0 and len(res.text_embeddings) == 0
 
 
 def test_repeated_evaluation_embeds_nothing_new(clip_dir, images, monkeypatch):
-    enc = load_encoder(str(clip_dir), None, images=True)
-    first = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir))
+    res = MetricResources()
+    enc = load_encoder(str(clip_dir), None, images=True, resources=res)
+    first = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), resources=res)
     img_calls = _count_embedded(monkeypatch, enc, "get_image_features")
     txt_calls = _count_embedded(monkeypatch, enc, "get_text_features")
-    again = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir))
-    win = cs.clip_win_rate(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir))
+    again = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), resources=res)
+    win = cs.clip_win_rate(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), resources=res)
     assert (img_calls["n"], txt_calls["n"]) == (0, 0)
     assert again.per_item == first.per_item
     assert len(win.per_item) == 3
@@ -167,7 +179,6 @@ def test_similarity_matrix_matches_embeddings(clip_dir, images):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(clip_dir, images):
     cpu = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), device="cpu")
-    cs.clear_embedding_caches()  # the cache is per model name: make the GPU run compute
     gpu = cs.clipscore(PREDICTIONS, REFERENCES, images, clip_model=str(clip_dir), device="cuda")
     for a, b in zip(cpu.per_item, gpu.per_item):
         assert a == pytest.approx(b, abs=1e-4)

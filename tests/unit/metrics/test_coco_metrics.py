@@ -11,7 +11,7 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from captune.metrics import _ngrams, _ptb_python, _tokenized
+from captune.metrics import MetricResources, _ngrams, _ptb_python, _tokenized
 from captune.metrics.bleu import bleu, bleu_from_stats, bleu_stats
 from captune.metrics.cider import cider, cider_from_stats, cider_stats
 from captune.metrics.rouge import rouge, rouge_from_stats, rouge_stats
@@ -103,7 +103,6 @@ def test_large_vocabulary_renumbers_ngrams():
     vocab = [f"w{i}" for i in range(60_000)]  # (V + 1)^4 does not fit in 63 bits with the sentence index
     preds, refs = random_set(5, 30, max_refs=3, vocab=vocab)
     preds = [p + " " + " ".join(rng.sample(vocab, 3)) for p in preds]
-    _ngrams._CACHE.clear()
     assert bleu(preds, refs).corpus["bleu_4"] == pytest.approx(reference(Bleu(4), preds, refs)[0][3], abs=1e-12)
     assert cider(preds, refs).corpus["cider"] == pytest.approx(reference(Cider(), preds, refs)[0], abs=1e-9)
     assert rouge(preds, refs).corpus["rouge_l"] == pytest.approx(reference(Rouge(), preds, refs)[0], abs=1e-12)
@@ -126,15 +125,12 @@ def tokenized_sets():
 def test_token_ids_from_the_tokenizer_give_the_same_scores(name):
     """Text the Python tokenizer has just made is counted from its token ids, not split again."""
     preds, refs = tokenized_sets()[name]
-    _ptb_python._SHARED.clear()
-    _ngrams._CACHE.clear()
-    p, r = _tokenized(preds, refs, "python")
-    assert _ptb_python.encodings(p, [c for rs in r for c in rs]) is not None
-    fast = [metric(p, r) for metric in (bleu, rouge, cider)]
-    assert _ngrams.corpus(p, r).plain == (name == "plain")
-    _ptb_python._SHARED.clear()  # no token ids now: strings are split and interned
-    _ngrams._CACHE.clear()
-    slow = [metric(p, r) for metric in (bleu, rouge, cider)]
+    res = MetricResources()
+    p, r = _tokenized(preds, refs, "python", res)
+    assert _ptb_python.encodings(res.recent_tokenizer(), p, [c for rs in r for c in rs]) is not None
+    fast = [metric(p, r, resources=res) for metric in (bleu, rouge, cider)]
+    assert _ngrams.corpus(p, r, res).plain == (name == "plain")
+    slow = [metric(p, r) for metric in (bleu, rouge, cider)]  # no token ids: strings split and interned
     for a, b in zip(fast, slow):
         assert a.corpus == pytest.approx(b.corpus, abs=1e-12)
         assert list(a.per_item[0]) == list(b.per_item[0])

@@ -1,4 +1,4 @@
-"""Loading encoders by path, the process cache, and what a missing model says."""
+"""Loading encoders by path, the caller's cache (MetricResources) and its bound, and what a missing model says."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tiny_encoders import build_tiny_bert, build_tiny_clip
 
 from captune.errors import ModelNotFoundError
 from captune.hub import hub_cache_dir
-from captune.metrics import encoders
+from captune.metrics import MetricResources
 from captune.metrics.encoders import load_encoder, max_length, resolve_device
 
 
@@ -18,14 +18,27 @@ def bert_dir(tmp_path_factory):
 
 
 def test_loads_by_path_once_per_device(bert_dir):
-    enc = load_encoder(bert_dir, "cpu")
+    resources = MetricResources()
+    enc = load_encoder(bert_dir, "cpu", resources=resources)
     assert enc.name == str(bert_dir)
     assert enc.device == "cpu" and not enc.model.training
     assert next(enc.model.parameters()).dtype == torch.float32
     assert enc.tokenizer("a red circle")["input_ids"][0] == enc.tokenizer.cls_token_id
-    assert load_encoder(str(bert_dir), "cpu") is enc
-    encoders.clear_cache()
-    assert load_encoder(bert_dir, "cpu") is not enc
+    assert load_encoder(str(bert_dir), "cpu", resources=resources) is enc
+    assert load_encoder(bert_dir, "cpu") is not enc  # without resources nothing is kept
+    resources.close()
+    assert len(resources.encoders) == 0
+    assert load_encoder(bert_dir, "cpu", resources=resources) is not enc
+
+
+def test_loaded_encoders_stay_within_their_bound(tmp_path, bert_dir):
+    resources = MetricResources(encoders=2)
+    dirs = [bert_dir, build_tiny_bert(tmp_path / "b2"), build_tiny_bert(tmp_path / "b3")]
+    first = [load_encoder(d, "cpu", resources=resources) for d in dirs]
+    assert len(resources.encoders) == 2  # the least recently used (the first) was dropped
+    assert load_encoder(dirs[2], "cpu", resources=resources) is first[2]
+    assert load_encoder(dirs[0], "cpu", resources=resources) is not first[0]
+    assert len(resources.encoders) == 2
 
 
 def test_clip_loads_a_pil_image_processor(tmp_path):

@@ -1,4 +1,5 @@
-"""METEOR: equal to pycocoevalcap's Meteor, one kept-alive process, unavailable without Java."""
+"""METEOR: equal to pycocoevalcap's Meteor, one kept-alive process per MetricResources (stopped by
+its close()), unavailable without Java."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import threading
 import pytest
 from conftest import coco_dicts
 
+from captune.metrics import MetricResources, score
 from captune.metrics import meteor as meteor_module
-from captune.metrics import score
 from captune.metrics.base import MetricUnavailable
-from captune.metrics.meteor import close_meteor, meteor, meteor_process
+from captune.metrics.meteor import meteor
 
 PREDS = ["a man riding a wave on a surfboard", "two dogs play in the park", "", "a cat a cat a cat",
          "caf\u00e9 with a red umbrella", "x"]
@@ -31,50 +32,68 @@ def test_equals_pycocoevalcap_and_thread_safe():
     assert result.corpus["meteor"] == expected
     assert [d["meteor"] for d in result.per_item] == expected_per_image
 
+    resources = MetricResources()
     sizes = range(1, len(PREDS) + 1)
-    alone = {k: meteor(PREDS[:k], REFS[:k]).corpus["meteor"] for k in sizes}
+    alone = {k: meteor(PREDS[:k], REFS[:k], resources=resources).corpus["meteor"] for k in sizes}
     together: dict[int, list[float]] = {k: [] for k in sizes}
 
     def work(k: int) -> None:
-        together[k].append(meteor(PREDS[:k], REFS[:k]).corpus["meteor"])
+        together[k].append(meteor(PREDS[:k], REFS[:k], resources=resources).corpus["meteor"])
 
     threads = [threading.Thread(target=work, args=(k,)) for k in sizes for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    resources.close()
     assert together == {k: [v] * 3 for k, v in alone.items()}
 
 
 @pytest.mark.java
-def test_one_process_for_100_calls_restarted_if_dead_and_closed():
-    proc = meteor_process()
-    first = meteor(PREDS[:2], REFS[:2]).corpus["meteor"]
+def test_one_process_for_100_calls_restarted_if_dead_and_stopped_by_close():
+    resources = MetricResources()
+    proc = resources.meteor()
+    first = meteor(PREDS[:2], REFS[:2], resources=resources).corpus["meteor"]
     pid = proc.pid
     for i in range(100):
         k = 1 + i % len(PREDS)
-        meteor(PREDS[:k], REFS[:k])
+        score(PREDS[:k], REFS[:k], metrics=["meteor"], resources=resources)
         assert proc.pid == pid and proc.alive()
     proc._proc.kill()  # a crash: the next call starts a new process
     proc._proc.wait()
-    assert meteor(PREDS[:2], REFS[:2]).corpus["meteor"] == first
+    assert meteor(PREDS[:2], REFS[:2], resources=resources).corpus["meteor"] == first
     assert proc.alive() and proc.pid != pid
-    close_meteor()
+    pid = proc.pid
+    resources.close()
     assert not proc.alive()
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True, check=False).returncode != 0
+    assert resources.meteor() is not proc  # usable again: a later score starts a new process
+
+
+@pytest.mark.java
+def test_a_call_without_resources_stops_its_process(monkeypatch):
+    made = []
+
+    class Recorded(meteor_module.MeteorProcess):
+        def __init__(self):
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(meteor_module, "MeteorProcess", Recorded)
+    assert meteor(PREDS[:1], REFS[:1]).corpus["meteor"] > 0
+    assert len(made) == 1 and not made[0].alive() and made[0].pid is None
 
 
 @pytest.mark.java
 def test_process_is_gone_after_interpreter_exit(tmp_path):
-    code = ("from captune.metrics.meteor import meteor, meteor_process\n"
-            "meteor(['a dog'], [['a dog runs']])\nprint(meteor_process().pid)\n")
+    code = ("from captune.metrics import MetricResources\nfrom captune.metrics.meteor import meteor\n"
+            "r = MetricResources()\nmeteor(['a dog'], [['a dog runs']], resources=r)\nprint(r.meteor().pid)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     pid = int(out.stdout.split()[-1])
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True, check=False).returncode != 0
 
 
 def test_unavailable_without_java(monkeypatch):
-    close_meteor()
-    monkeypatch.setattr(meteor_module, "_SHARED", [])
     monkeypatch.setenv("PATH", "")
     with pytest.raises(MetricUnavailable, match="no Java runtime"):
         meteor(PREDS, REFS)

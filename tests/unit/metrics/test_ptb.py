@@ -11,8 +11,8 @@ import random
 import pytest
 from ptb_corpus import captions, odd_strings
 
+from captune.metrics import MetricResources, _ptb_python
 from captune.metrics import _ptb_lexer as lexer
-from captune.metrics import _ptb_python
 from captune.metrics.ptb import PUNCTUATIONS, clean, filter_line, tokenize
 
 
@@ -30,13 +30,6 @@ def lex_whole_file(caps: list[str]) -> list[str]:
     out.append(" ".join(line))
     lines = "\n".join(out).split("\n")
     return [filter_line(ln) for ln in lines[: len(caps)]]
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    _ptb_python._SHARED.clear()
-    yield
-    _ptb_python._SHARED.clear()
 
 
 # Outputs of the Java tokenizer (stanford-corenlp-3.4.1, -preserveLines -lowerCase) + pycocoevalcap's filter.
@@ -107,40 +100,56 @@ def test_unknown_backend():
 
 def test_token_ids_are_those_of_the_returned_lines():
     caps = captions(2000, seed=13) + odd_strings(500, seed=14) + ["", "a  b", "x\u00a0y"]
-    lines = tokenize(caps)
-    (encoding,) = _ptb_python.encodings(lines)
-    words = {i: w for w, i in _ptb_python.shared_tokenizer().vocab.items()}
+    res = MetricResources()
+    lines = tokenize(caps, resources=res)
+    (encoding,) = _ptb_python.encodings(res.recent_tokenizer(), lines)
+    words = {i: w for w, i in res.recent_tokenizer().vocab.items()}
     assert [words[i] for i in encoding.ids.tolist()] == [t for line in lines for t in line.split()]
     assert encoding.lens.tolist() == [len(line.split()) for line in lines]
     assert not encoding.plain  # empty lines, tokens with no-break spaces: split(" ") differs
-    plain_lines = tokenize(["A man can't ride a bike.", "Two dogs, one cat"])
+    plain_lines = tokenize(["A man can't ride a bike.", "Two dogs, one cat"], resources=res)
     assert plain_lines == ["a man ca n't ride a bike", "two dogs one cat"]
-    assert _ptb_python.encodings(plain_lines)[0].plain
+    assert _ptb_python.encodings(res.recent_tokenizer(), plain_lines)[0].plain
 
 
 def test_lines_not_made_by_the_tokenizer_have_no_token_ids():
-    tokenize(["A dog."])
-    assert _ptb_python.encodings(["a dog"]) is not None
-    assert _ptb_python.encodings(["a cat"]) is None
-    assert _ptb_python.encodings(["a dog"], ["a cat"]) is None
+    res = MetricResources()
+    tokenize(["A dog."], resources=res)
+    tokenizer = res.recent_tokenizer()
+    assert _ptb_python.encodings(tokenizer, ["a dog"]) is not None
+    assert _ptb_python.encodings(tokenizer, ["a cat"]) is None
+    assert _ptb_python.encodings(tokenizer, ["a dog"], ["a cat"]) is None
+    assert _ptb_python.encodings(None, ["a dog"]) is None  # no tokenizer kept: no token ids
 
 
 def test_repeated_batch_is_not_lexed_again(monkeypatch):
     caps = captions(300, seed=15)
-    first = tokenize(caps)
+    res = MetricResources()
+    first = tokenize(caps, resources=res)
     first.append("changed by the caller")
     monkeypatch.setattr(_ptb_python.PythonTokenizer, "lex_batch", lambda *a: pytest.fail("lexed again"))
-    assert tokenize(list(caps)) == first[:-1]
+    assert tokenize(list(caps), resources=res) == first[:-1]
 
 
 def test_batches_kept_are_bounded(monkeypatch):
     monkeypatch.setattr(_ptb_python, "_BATCH_CAPTIONS", 10)
-    tokenize([f"caption {i}" for i in range(11)])  # too many captions to keep
+    res = MetricResources()
+    tokenize([f"caption {i}" for i in range(11)], resources=res)  # too many captions to keep
     for k in range(6):
-        tokenize([f"batch {k}"])
-    tokenizer = _ptb_python.shared_tokenizer()
+        tokenize([f"batch {k}"], resources=res)
+    tokenizer = res.recent_tokenizer()
     assert list(tokenizer.batches) == [(f"batch {k}",) for k in range(2, 6)]
     assert len(tokenizer.encoded) == 4
+
+
+def test_tokenizer_is_replaced_past_its_bound():
+    res = MetricResources(tokenizer_entries=500)
+    caps = captions(300, seed=16)
+    first = tokenize(caps, resources=res)
+    grown = res.recent_tokenizer()
+    assert grown.size() > 500
+    assert tokenize(caps, resources=res) == first == tokenize(caps)
+    assert res.recent_tokenizer() is not grown and res.recent_tokenizer().size() <= grown.size()
 
 
 def test_threads_share_the_tokenizer():
@@ -148,6 +157,6 @@ def test_threads_share_the_tokenizer():
 
     batches = [captions(400, seed=40 + k) for k in range(8)]
     expected = [lex_whole_file(b) for b in batches]
-    _ptb_python._SHARED.clear()
+    res = MetricResources()
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(tokenize, batches)) == expected
+        assert list(pool.map(lambda b: tokenize(b, resources=res), batches)) == expected

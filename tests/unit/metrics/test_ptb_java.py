@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from ptb_corpus import captions, odd_strings
 
-from captune.metrics import _ptb_python
 from captune.metrics.ptb import tokenize
 
 pytestmark = pytest.mark.java
@@ -19,7 +18,6 @@ def every_char_in_contexts(step: int) -> list[str]:
 def test_python_equals_java_on_generated_captions():
     corpus = captions(10_000, seed=1) + odd_strings(3000, seed=2) + every_char_in_contexts(step=17)
     java = tokenize(corpus, backend="java")  # one run of the jar for the whole set
-    _ptb_python._SHARED.clear()
     python = tokenize(corpus)
     bad = [(c, j, p) for c, j, p in zip(corpus, java, python) if j != p]
     assert not bad, f"{len(bad)} of {len(corpus)} differ, e.g. {bad[:3]}"
@@ -39,5 +37,4 @@ def test_java_backend_is_pycocoevalcaps_tokenizer():
 def test_every_bmp_character_in_contexts():
     corpus = every_char_in_contexts(step=1)
     java = tokenize(corpus, backend="java")
-    _ptb_python._SHARED.clear()
     assert tokenize(corpus) == java

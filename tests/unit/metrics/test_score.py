@@ -71,9 +71,6 @@ def test_equals_the_whole_pycocoevalcap_pipeline_with_its_java_tokenizer():
 
 def test_default_set_and_unavailable_metrics_without_java(monkeypatch):
     monkeypatch.setenv("PATH", "")
-    from captune.metrics import meteor
-
-    monkeypatch.setattr(meteor, "_SHARED", [])
     scores = score(PREDS, REFS)
     assert set(scores.corpus) | set(scores.unavailable) == set(DEFAULT_METRICS)
     assert {"meteor", "spice"} <= set(scores.unavailable)
@@ -86,9 +83,9 @@ def test_tokenizes_once(monkeypatch):
     calls = []
     real = ptb_module.tokenize
 
-    def counting(captions, backend="python"):
+    def counting(captions, backend="python", resources=None):
         calls.append(len(captions))
-        return real(captions, backend)
+        return real(captions, backend, resources)
 
     monkeypatch.setattr("captune.metrics.tokenize", counting)
     score(PREDS, REFS, metrics=["bleu_4", "cider", "rouge_l", "distinct_1"])
