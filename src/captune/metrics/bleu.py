@@ -100,7 +100,9 @@ def bleu_from_sums(sums: np.ndarray) -> np.ndarray:
 def bleu_from_stats(stats: BleuStats, indices: np.ndarray | None = None) -> dict[str, float]:
     """Corpus BLEU-1..4 on the images ``indices`` (a resample, duplicates allowed; default all)."""
     idx = slice(None) if indices is None else np.asarray(indices)
-    return dict(zip(OUTPUTS, map(float, bleu_from_sums(rows(stats)[idx].sum(axis=0)))))
+    lengths = [stats.testlen[idx].sum(), stats.reflen[idx].sum()]
+    sums = np.concatenate([lengths, stats.guess[idx].sum(axis=0), stats.correct[idx].sum(axis=0)])
+    return dict(zip(OUTPUTS, map(float, bleu_from_sums(sums))))
 
 
 def bleu_per_image(stats: BleuStats) -> np.ndarray:
