@@ -38,3 +38,23 @@ def test_perplexity_needs_a_model_and_images():
         perplexity(["a"], [["a"]], ["x.png"])
     with pytest.raises(MetricUnavailable, match="images"):
         perplexity(["a"], [["a"]], None, caption_model="tiny-blip2-opt")
+
+
+def test_the_captioner_is_kept_by_the_callers_resources_only(colour_data, monkeypatch):
+    from captune.data.records import read_records
+    from captune.metrics import MetricResources
+    from captune.metrics import perplexity as module
+
+    loads = []
+    real = module._load
+    monkeypatch.setattr(module, "_load", lambda *a: loads.append(a) or real(*a))
+    records = read_records(colour_data)[:2]
+    images, refs = [str(colour_data.parent / r.image) for r in records], [r.captions[:1] for r in records]
+    resources = MetricResources()
+    first = perplexity(["x"] * 2, refs, images, caption_model="tiny-blip2-opt", resources=resources)
+    again = perplexity(["x"] * 2, refs, images, caption_model="tiny-blip2-opt", resources=resources)
+    assert len(loads) == 1 and len(resources.caption_models) == 1 and again.corpus == first.corpus
+    perplexity(["x"] * 2, refs, images, caption_model="tiny-blip2-opt")  # no resources: loads, keeps nothing
+    assert len(loads) == 2
+    resources.close()
+    assert len(resources.caption_models) == 0
