@@ -50,22 +50,22 @@ def decoding_table(
     **options: Any,
 ) -> list[dict[str, Any]]:
     """One row per decoding: ``{"name", "label", "metrics": {...}, "unavailable": {...}}``."""
-    from captune.metrics import score
+    from captune.metrics import MetricResources, score
     from captune.metrics.diversity import OUTPUTS as DIVERSITY
 
     wanted = list(QUALITY_METRICS) + (list(CLIP_METRICS) if clip_model else []) + list(DIVERSITY)
     rows = []
-    for name, dec in decodings.items():
-        scores = score(
-            list(captions[name]), references, images=images, metrics=wanted, clip_model=clip_model, **options
-        )
-        rows.append(
-            {
-                "name": name,
-                "label": dec.label(),
-                "decoding": dec.model_dump(),
-                "metrics": {m: scores.corpus.get(m) for m in wanted},
-                "unavailable": scores.unavailable,
-            }
-        )
+    with MetricResources() as resources:  # models and reference tokens kept across the decodings
+        for name, dec in decodings.items():
+            scores = score(list(captions[name]), references, images=images, metrics=wanted,
+                           clip_model=clip_model, resources=resources, **options)
+            rows.append(
+                {
+                    "name": name,
+                    "label": dec.label(),
+                    "decoding": dec.model_dump(),
+                    "metrics": {m: scores.corpus.get(m) for m in wanted},
+                    "unavailable": scores.unavailable,
+                }
+            )
     return rows

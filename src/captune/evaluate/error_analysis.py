@@ -198,20 +198,27 @@ def analyze_errors(
 
 
 def _clip_check(per_image, references, images, clip_model, **options) -> None:
+    from captune.metrics import MetricResources
+
+    with MetricResources() as own:  # one CLIP model for every image (the caller's, when given)
+        options.setdefault("resources", own)
+        for i, flags in enumerate(per_image):
+            _clip_flag(flags, references[i], images[i], clip_model, options)
+
+
+def _clip_flag(flags: dict, references: Sequence[str], image, clip_model, options: dict) -> None:
+    """Mark as hallucinated the unsupported words CLIP finds less in the image than the references' words."""
     from captune.metrics.clipscore import clip_similarity
 
-    for i, flags in enumerate(per_image):
-        extra = flags.get("unsupported")
-        ref_words = sorted({w for r in references[i] for w in content_words(r)})
-        if not extra or not ref_words:
-            continue
-        sims = clip_similarity(
-            [images[i]], [f"a photo of {w}" for w in extra + ref_words], clip_model, **options
-        )[0]
-        bar = float(np.median(sims[len(extra) :]))
-        weak = [w for w, s in zip(extra, sims[: len(extra)]) if s < bar]
-        if weak:
-            flags["hallucination"] = weak
+    extra = flags.get("unsupported")
+    ref_words = sorted({w for r in references for w in content_words(r)})
+    if not extra or not ref_words:
+        return
+    sims = clip_similarity([image], [f"a photo of {w}" for w in extra + ref_words], clip_model, **options)[0]
+    bar = float(np.median(sims[len(extra) :]))
+    weak = [w for w, s in zip(extra, sims[: len(extra)]) if s < bar]
+    if weak:
+        flags["hallucination"] = weak
 
 
 def extremes(values: Sequence[float | None], k: int = 3) -> dict[str, list[int]]:

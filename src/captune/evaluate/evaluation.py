@@ -93,8 +93,10 @@ def evaluate(
     captions = _read_captions(preds_path, items)
     refs, images = [it.meta["_references"] for it in items], [it.image for it in items]
     metrics, left_out = (list(metrics), {}) if metrics else default_metrics(clip_model)
-    result = _score(captions, refs, images, metrics, clip_model, metric_options)
-    errors = analyze_errors(captions, refs, images, clip_model, **_clip_options(metric_options))
+    with _metric_resources() as resources:  # the CLIP model and embeddings of scoring serve error analysis
+        result = _score(captions, refs, images, metrics, clip_model, {**metric_options, "resources": resources})
+        errors = analyze_errors(captions, refs, images, clip_model, resources=resources,
+                                **_clip_options(metric_options))
     report = _report(items, captions, result, errors, data, preds_path)
     report["unavailable"] = left_out | report["unavailable"]
     report["model"] = _model_fingerprint(model, adapter, run.get("prompt"), predictions, run.get("source"))
@@ -179,6 +181,12 @@ def _some(ids: Sequence[str], k: int = 10) -> str:
 
 def _clip_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: options[k] for k in ("device", "batch_size") if k in options}
+
+
+def _metric_resources():
+    from captune.metrics import MetricResources
+
+    return MetricResources()
 
 
 def _score(captions, refs, images, metrics, clip_model, options):

@@ -321,6 +321,8 @@ class Finetune:
 
     # ---- cleanup -----------------------------------------------------------------------
     def cleanup(self) -> None:
+        if self.validator is not None:
+            self.validator.close()
         if self.acc.is_main_process:
             self.log.close()
         if self.acc.log_with:

@@ -28,6 +28,12 @@ def spread(n: int, k: int) -> list[int]:
     return [i * n // k for i in range(k)]
 
 
+def _metric_resources():
+    from captune.metrics import MetricResources
+
+    return MetricResources()
+
+
 class Validator:
     def __init__(self, recipe, records):
         self.r = recipe
@@ -37,6 +43,11 @@ class Validator:
         subset = [records[i] for i in spread(len(records), cfg.eval.subset)]
         self.items = [CaptionItem(r.image_id, str(Path(root) / r.image), r.meta) for r in subset]
         self.refs = [r.captions for r in subset]
+        self.metric_resources = _metric_resources()  # models and caches kept from one validation to the next
+
+    def close(self) -> None:
+        """Stop the METEOR process and drop the metrics' models and caches."""
+        self.metric_resources.close()
 
     def run(self) -> dict[str, float]:
         acc = self.r.acc
@@ -86,7 +97,7 @@ class Validator:
         if acc.is_main_process:
             preds = [c for _, c in sorted(pairs)]
             scores = score(preds, self.refs, images=[it.image for it in self.items], metrics=cfg.eval.metrics,
-                           clip_model=cfg.eval.clip_model)
+                           clip_model=cfg.eval.clip_model, resources=self.metric_resources)
             missing = [m for m in cfg.eval.monitor_terms() if m in scores.unavailable]
             if missing:
                 raise CaptuneError(f"eval.monitor needs {', '.join(missing)}: {scores.unavailable[missing[0]]}")

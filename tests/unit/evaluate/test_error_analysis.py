@@ -119,6 +119,23 @@ def test_hallucination_needs_clip_and_uses_image_similarity(monkeypatch):
     assert analysis.counts["hallucination"] == 1
 
 
+def test_clip_check_loads_one_clip_model_for_all_images(monkeypatch):
+    import numpy as np
+
+    from captune.metrics import clipscore
+
+    seen = []
+
+    def fake_similarity(images, texts, model, **kw):
+        seen.append(kw.get("resources"))
+        return np.array([[0.1 if "star" in t else 0.9 for t in texts]])
+
+    monkeypatch.setattr(clipscore, "clip_similarity", fake_similarity)
+    caption = "a red circle and a star above a square"
+    analyze_errors([caption] * 3, [REFS] * 3, images=["x.png"] * 3, clip_model="m")
+    assert len(seen) == 3 and seen[0] is not None and all(r is seen[0] for r in seen)
+
+
 def test_extremes_and_fixed_sample():
     assert extremes([0.5, None, 0.1, 0.9, 0.3], k=2) == {"worst": [2, 4], "best": [3, 0]}
     ids = [f"img{i}" for i in range(50)]

@@ -163,6 +163,19 @@ def test_generation_metrics_use_images_from_the_whole_validation_file(colour_dat
     assert captioned[-1] in ids[len(ids) // 2:]
 
 
+def test_validation_keeps_one_metric_resources_for_the_run_and_closes_it(colour_data, tmp_path, monkeypatch):
+    from captune.metrics import MetricResources
+
+    made, closed = [], []
+    real_init, real_close = MetricResources.__init__, MetricResources.close
+    monkeypatch.setattr(MetricResources, "__init__", lambda self, **kw: made.append(self) or real_init(self, **kw))
+    monkeypatch.setattr(MetricResources, "close", lambda self: closed.append(self) or real_close(self))
+    finetune(make_cfg(colour_data, tmp_path / "run", "train.max_steps=4", "eval.every_steps=2", "eval.subset=4",
+                      "eval.metrics=[bleu_4]", "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=4"))
+    assert len(events(tmp_path / "run", "eval")) == 2  # two validations, one MetricResources
+    assert len(made) == 1 and closed == made
+
+
 def test_spread_takes_evenly_spaced_indices():
     from captune.train.validation import spread
 
