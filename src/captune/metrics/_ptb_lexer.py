@@ -378,13 +378,18 @@ def _split(c: _Compiled, text: str, start: int, end: int) -> int:
     return end
 
 
+# An index of the fixed rules, not state of any evaluation; bounded so that text in ever new scripts
+# cannot grow it without end (past the bound it starts again).
 _BY_FIRST_CHAR: dict[str, list[_Compiled]] = {}
+_MAX_FIRST_CHARS = 8192
 
 
 def _candidates(ch: str) -> list[_Compiled]:
     """The rules that can match text starting with ``ch``, in rule order (cached per character)."""
     found = _BY_FIRST_CHAR.get(ch)
     if found is None:
+        if len(_BY_FIRST_CHAR) >= _MAX_FIRST_CHARS:
+            _BY_FIRST_CHAR.clear()
         found = _BY_FIRST_CHAR[ch] = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
     return found
 

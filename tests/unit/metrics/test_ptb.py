@@ -160,3 +160,12 @@ def test_threads_share_the_tokenizer():
     res = MetricResources()
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda b: tokenize(b, resources=res), batches)) == expected
+
+
+def test_lexer_rule_index_stays_within_its_bound(monkeypatch):
+    text = " ".join(chr(c) for c in range(0x4E00, 0x4E00 + 60)) + " A.B. (x)"  # 60 distinct first characters
+    expected = tokenize([text])
+    monkeypatch.setattr(lexer, "_MAX_FIRST_CHARS", 20)
+    monkeypatch.setattr(lexer, "_BY_FIRST_CHAR", {})
+    assert tokenize([text]) == expected
+    assert 0 < len(lexer._BY_FIRST_CHAR) <= 20
