@@ -31,7 +31,7 @@ DEMO_STEPS = 800
 DEMO_MAX_NEW_TOKENS = 48  # house-style captions run to 40 tokens of the shipped tokenizer
 SUMMARY_METRICS = ("bleu_4", "cider", "rouge_l", "meteor", "clipscore", "attr_accuracy")
 EVAL_METRICS = ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "distinct_1", "distinct_2",
-                "self_bleu", "vocab_size", "mean_length", "attr_map", "attr_mar", "attr_accuracy"]
+                "self_bleu", "vocab_size", "mean_length", "attr_precision", "attr_recall", "attr_accuracy"]
 
 
 def run_demo(
