@@ -154,13 +154,8 @@ def test_models_import_nothing_from_the_stages_above_them():
 
 
 def test_metrics_import_nothing_from_the_stages():
+    # model-based metrics (perplexity under a captioner) may use captune.models and captune.generate
     assert forbidden("metrics", {"train", "evaluate", "report", "demo", "cli"}) == []
-
-
-@pytest.mark.xfail(strict=True, reason="metrics/perplexity.py scores captions under a BLIP-2 captioner: it "
-                   "imports captune.models.blip2, captune.models.prompt and captune.generate inside its functions")
-def test_metrics_import_nothing_from_models():
-    assert forbidden("metrics", {"models", "generate"}) == []
 
 
 def test_report_modules_have_no_import_cycle():
