@@ -21,7 +21,7 @@ import numpy as np
 import skimage.data
 from PIL import Image, ImageEnhance
 
-from captune.data.near_duplicates import components, close_pairs, image_hash
+from captune.data.near_duplicates import close_pairs, components, image_hash
 from captune.demo.world import generate
 
 PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "coins", "horse", "hubble_deep_field",

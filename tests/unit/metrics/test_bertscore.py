@@ -145,7 +145,7 @@ def roberta_prefix_space(monkeypatch):
     (captune keeps the space, as ``bert_score`` gets on transformers 4). Loading the tokenizer with
     ``add_prefix_space=True`` restores what ``bert_score`` asked for; everything else is its own.
     """
-    from bert_score import utils
+    import bert_score.score  # noqa: F401  (the module patched below)
     from transformers import AutoTokenizer
 
     def get_tokenizer(model_type, use_fast=False):
