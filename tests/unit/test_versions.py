@@ -76,7 +76,7 @@ def _run_needing_tools(tmp_path, ci: bool) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "CAPTUNE_CI"}
     env.update(PATH=str(tmp_path), **({"CAPTUNE_CI": "1"} if ci else {}))
     tests = [
-        "tests/unit/metrics/test_meteor.py::test_one_process_for_100_calls_restarted_if_dead_and_closed",
+        "tests/unit/metrics/test_meteor.py::test_one_process_for_100_calls_restarted_if_dead_and_stopped_by_close",
         "tests/browser/test_report_browser.py::test_report_renders_in_chromium",
     ]
     return subprocess.run(
