@@ -134,7 +134,6 @@ def test_model_card_front_matter_and_sections(report_run, tmp_path):
 
 
 def test_model_card_snippet_reproduces_captune_captions(report_run, tmp_path):
-    from captune.generate import caption_images
     from captune.models.tiny import build_tiny_blip2
 
     run = tmp_path / "run"
@@ -147,16 +146,27 @@ def test_model_card_snippet_reproduces_captune_captions(report_run, tmp_path):
     meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | {"base_model": str(base)}))
     card = Path(build_report([run], model_card=True, resamples=20)["model_card"]).read_text()
     image = min((report_run["world"] / "images").iterdir())
+    assert snippet_caption(card, image) == captune_caption(image, run / "checkpoints" / "best", tmp_path)
+
+
+def snippet_caption(card: str, image: Path) -> str:
+    """What the model card's Python snippet prints for ``image``."""
     code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("photo.jpg", str(image))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(code, {})
+    return " ".join(printed.getvalue().split())
+
+
+def captune_caption(image: Path, adapter: Path, tmp_path: Path) -> str:
+    """captune's own caption of ``image`` with the checkpoint ``adapter``."""
+    from captune.generate import caption_images
+
     folder = tmp_path / "one"
     folder.mkdir()
     shutil.copy(image, folder / image.name)
-    caption_images(folder, tmp_path / "p.jsonl", adapter=run / "checkpoints" / "best", postprocess=False)
-    ours = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])["caption"]
-    assert " ".join(printed.getvalue().split()) == ours
+    caption_images(folder, tmp_path / "p.jsonl", adapter=adapter, postprocess=False)
+    return json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])["caption"]
 
 
 def test_cli_report_json(report_run, tmp_path):
@@ -188,7 +198,6 @@ def test_model_card_snippet_loads_parts_trained_in_full(report_run, tmp_path):
     import torch
     import yaml
 
-    from captune.generate import caption_images
     from captune.models.peft import FULL_PARTS_FILE, FinetuneConfig, apply_finetuning
     from captune.models.tiny import build_tiny_blip2
     from captune.train.checkpoint import save_checkpoint
@@ -219,13 +228,4 @@ def test_model_card_snippet_loads_parts_trained_in_full(report_run, tmp_path):
     card = Path(build_report([run], model_card=True, resamples=20)["model_card"]).read_text()
     assert "full_parts.safetensors" in card and "(qformer)" in card
     image = min((report_run["world"] / "images").iterdir())
-    code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("photo.jpg", str(image))
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(code, {})
-    folder = tmp_path / "one"
-    folder.mkdir()
-    shutil.copy(image, folder / image.name)
-    caption_images(folder, tmp_path / "p.jsonl", adapter=best, postprocess=False)
-    ours = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])["caption"]
-    assert " ".join(printed.getvalue().split()) == ours
+    assert snippet_caption(card, image) == captune_caption(image, best, tmp_path)
