@@ -81,6 +81,10 @@ def test_the_numbers_shown_are_those_of_compare_and_the_run(report, report_run):
     assert "| train | " in md and "| 16 |" in md  # 16 training images
     assert "trainable parameters" in md and "8 optimizer steps" in md
     assert "Split by image, seed 0: 16 train, 7 val, 9 test images." in md  # near-duplicates kept together
+    split = json.loads((report_run["run"].parent / "splits" / "split.json").read_text())["grouping"]
+    assert split["grouped_units"] > 0  # the world plants near-duplicates
+    assert (f"{split['grouped_units']} groups of near-duplicate or grouped images (the largest holds "
+            f"{split['largest_unit']}) were kept in one split each") in md
     assert "`beam(n=5)`" in md and "`top_p(p=0.9,t=0.7)`" in md
 
 
