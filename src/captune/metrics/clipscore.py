@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from captune.errors import DataError, ModelNotFoundError
+from captune.io import file_sha256
 from captune.metrics.base import MetricResult, MetricUnavailable, register
 from captune.metrics.encoders import Encoder, load_encoder, max_length
 from captune.metrics.resources import BoundedCache, MetricResources
@@ -185,7 +186,7 @@ def _image_key(image: ImageInput) -> tuple[str, Any]:
         head = f"{image.mode}:{image.size}".encode()
         return hashlib.sha256(head + image.tobytes()).hexdigest(), image
     try:
-        return hashlib.sha256(Path(image).read_bytes()).hexdigest(), image
+        return file_sha256(image), image
     except OSError as err:
         raise DataError(f"cannot read image {image}: {err.strerror or err}") from err
 
