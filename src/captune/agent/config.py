@@ -55,10 +55,6 @@ class QualitySection(Schema):
     """Neighbourhood (shooting time) the relative sharpness is measured against."""
     max_clipped_fraction: float = Field(0.5, ge=0, le=1)
     """Under- or overexposed when more than this fraction of pixels is clipped dark or bright."""
-    dark_level: int = Field(8, ge=0, le=255)
-    """Luminance at or below this counts as clipped dark."""
-    bright_level: int = Field(247, ge=0, le=255)
-    """Luminance at or above this counts as clipped bright."""
 
 
 class CategorizeSection(Schema):

@@ -45,6 +45,8 @@ class Photo:
     duplicate_of: str | None = None
     duplicate_reason: Literal["exact", "hash", "clip"] | None = None
     duplicate_distance: float | None = None
+    phash: str | None = None
+    """256-bit perceptual hash, hex (imagehash ``phash``, ``hash_size=16``)."""
     sharpness: float | None = None
     """Variance of the Laplacian of a fixed-size grey copy."""
     brightness: float | None = None

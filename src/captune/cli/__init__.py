@@ -2,7 +2,7 @@
 and prints the result (``--json`` for machine-readable output).
 
 One module per command group: ``data``, ``train``, ``caption``, ``evaluate`` (evaluate and
-compare), ``metrics``, ``report``, ``demo`` and ``models`` (models list and export). Heavy
+compare), ``metrics``, ``report``, ``demo``, ``models`` (models list and export) and ``agent``. Heavy
 imports (torch, transformers) stay inside the command functions, so ``captune --help`` and
 ``captune metrics --help`` start without them.
 
@@ -72,9 +72,9 @@ def cli() -> None:
 
 def _add_commands() -> None:
     """Attach each group's commands to ``cli`` (the modules import the helpers above)."""
-    from captune.cli import caption, data, demo, evaluate, metrics, models, report, train
+    from captune.cli import agent, caption, data, demo, evaluate, metrics, models, report, train
 
-    for module in (data, train, caption, evaluate, metrics, report, demo, models):
+    for module in (data, train, caption, evaluate, metrics, report, demo, models, agent):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,94 @@
+"""``captune agent run``: a folder of event photos to Instagram posts (``captune.agent.pipeline``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from captune.cli import echo_json, json_option
+
+
+@click.group()
+def agent() -> None:
+    """The photo-to-post agent: dedupe, label, group and caption an event's photos."""
+
+
+@agent.command("run")
+@click.argument("args", nargs=-1)
+@click.option("--photos", type=click.Path(file_okay=False), help="Folder of photos (searched recursively).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True),
+              help="truth.json: duplicates, low_quality, labels, events; adds each stage's metrics.")
+@click.option("--cache", type=click.Path(file_okay=False), help="Cache folder (default OUT/cache); share it across runs.")
+@click.option("--help-config", is_flag=True, help="List every configuration key with its type and help.")
+@json_option("Print summary.json.")
+def run(args, photos, out, truth, cache, help_config, as_json) -> None:
+    """Turn a folder of photos into posts: captune agent run [CONFIG.yaml] --photos DIR --out DIR [key=value ...].
+
+    Without CONFIG.yaml the defaults of configs/agent/default.yaml apply (a Hugging Face CLIP,
+    openai/clip-vit-base-patch32, from the local cache). Overrides use dotted keys, e.g.
+    cluster.max_images_per_post=4 captioner.mode=hybrid embeddings.model=shapes-clip.
+    Writes OUT/stages/*.jsonl, OUT/posts.jsonl, OUT/posts/<post_id>/, OUT/summary.json and
+    OUT/report.html; nothing is published.
+    """
+    from captune.agent.config import AgentConfig
+    from captune.config import describe_schema, load_config
+    from captune.io import read_json
+
+    if help_config:
+        for key, typ, text in describe_schema(AgentConfig):
+            click.echo(f"{key:<32} {typ:<26} {text}")
+        return
+    config, overrides = split_args(args)
+    if not photos or not out:
+        raise click.UsageError("--photos DIR and --out DIR are required")
+    cfg = load_config(AgentConfig, config, overrides)
+    result = run_and_report(cfg, photos, out, read_json(truth) if truth else None, cache, quiet=as_json)
+    if as_json:
+        echo_json(result.summary)
+
+
+def split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """The optional CONFIG.yaml (the first argument when it is not KEY=VALUE) and the overrides."""
+    if args and "=" not in args[0]:
+        return args[0], list(args[1:])
+    return None, list(args)
+
+
+def run_and_report(cfg, photos, out, truth, cache, quiet: bool = False):
+    """Run the agent and print its stage table (shared with ``captune demo agent``)."""
+    from captune.agent.pipeline import run_agent
+
+    log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    result = run_agent(cfg, photos, out, truth=truth, cache_dir=cache, log=log)
+    if not quiet:
+        click.echo(stage_table(result.summary))
+        click.echo(f"posts: {Path(out) / 'posts.jsonl'} and {Path(out) / 'posts'}/")
+        click.echo(f"report: {Path(out) / 'report.html'}")
+    return result
+
+
+def stage_table(summary: dict) -> str:
+    """The summary as a few plain-text lines: counts, seconds, metrics."""
+    s = summary
+    lines = [f"{s['photos']} files: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in s["status"].items()),
+             f"{s['posts']} posts, {sum(s['images_per_post'])} photos in posts "
+             f"(per post: {min(s['images_per_post'], default=0)}-{max(s['images_per_post'], default=0)})",
+             "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds"].items())]
+    for mode, d in s.get("clipscore", {}).items():
+        lines.append(f"CLIPScore ({mode}): mean {d['mean']:.3f}, median {d['median']:.3f}, "
+                     f"min {d['min']:.3f}, max {d['max']:.3f} over {d['n']} posts")
+    c = s["completeness"]
+    lines.append(f"posts within Instagram's limits, with caption and hashtags: {c['complete']} of {c['posts']}")
+    metrics = s.get("metrics")
+    if metrics:
+        lines.append("stage metrics (against the truth file):")
+        for stage, values in metrics.items():
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float))
+            if shown:
+                lines.append(f"  {stage:<10} {shown}")
+    return "\n".join(lines)
+
+
+COMMANDS = (agent,)
