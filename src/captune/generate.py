@@ -109,8 +109,11 @@ def decoding_preset(name: str, **overrides: Any) -> Decoding:
 @dataclass
 class CaptionItem:
     image_id: str
-    image: str
+    image: Any
+    """A path, or a PIL image already in memory (a montage, say)."""
     meta: dict[str, Any]
+    prompt: str | None = None
+    """This item's prompt, already written out (instead of the template filled from ``meta``)."""
 
 
 def generate_captions(
@@ -140,8 +143,9 @@ def generate_captions(
     bar = tqdm(total=len(items), desc="captioning", unit="img", disable=not progress or None)
     for start in range(0, len(items), batch_size):
         chunk = list(items[start:start + batch_size])
-        examples = [Example(None if features else load_image(it.image), render_prompt(prompt, it.meta), None,
-                            it.image_id) for it in chunk]
+        examples = [Example(None if features else _image(it.image, load_image),
+                            render_prompt(prompt, it.meta) if it.prompt is None else it.prompt, None, it.image_id)
+                    for it in chunk]
         batch = {k: v.to(device) for k, v in batcher.generation_batch(examples).items()}
         with torch.inference_mode():
             if features is not None:
@@ -160,6 +164,10 @@ def generate_captions(
         bar.update(len(chunk))
     bar.close()
     return out
+
+
+def _image(image, load_image):
+    return load_image(image) if isinstance(image, (str, os.PathLike)) else image
 
 
 def _generate(captioner, batch: dict, vision: torch.Tensor, d: Decoding, image_ids: list[str]) -> torch.Tensor:

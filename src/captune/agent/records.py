@@ -102,12 +102,14 @@ class Post:
     fallback_reason: str | None = None
     problems: tuple[str, ...] = ()
     """Instagram limits the post breaks (empty when it is ready to publish)."""
+    notes: tuple[str, ...] = ()
+    """What was changed to keep within the limits (photos padded or scaled, hashtags capped, caption trimmed)."""
     files: dict[str, Any] = field(default_factory=dict)
     """Written files, relative to the output folder: ``images``, ``montage``, ``caption``."""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("images", "labels", "hashtags", "problems"):
+        for key in ("images", "labels", "hashtags", "problems", "notes"):
             d[key] = list(d[key])
         return d
 
@@ -115,6 +117,6 @@ class Post:
     def from_json(cls, d: dict[str, Any]) -> Post:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        for key in ("images", "labels", "hashtags", "problems"):
+        for key in ("images", "labels", "hashtags", "problems", "notes"):
             d[key] = tuple(d.get(key) or ())
         return cls(**d)
