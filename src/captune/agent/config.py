@@ -51,6 +51,8 @@ class QualitySection(Schema):
     """Absolute floor on the variance of the Laplacian (0: off; smooth but sharp photos score low)."""
     min_relative_sharpness: float = Field(0.25, ge=0, le=1)
     """Blurred when sharpness is below this fraction of the median of the photos shot within window_minutes."""
+    min_blur_effect: float = Field(0.45, ge=0, le=1)
+    """...and only when its own blur effect (Crete et al., 0 sharp .. 1 blurred) is at least this."""
     window_minutes: float = Field(30.0, gt=0)
     """Neighbourhood (shooting time) the relative sharpness is measured against."""
     max_clipped_fraction: float = Field(0.5, ge=0, le=1)

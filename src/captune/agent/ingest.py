@@ -33,7 +33,7 @@ from pathlib import Path
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from captune.agent.quality import exposure_stats, sharpness
+from captune.agent.quality import blur_effect, exposure_stats, sharpness
 from captune.agent.records import Photo
 from captune.data.images import DEFAULT_MAX_PIXELS, to_rgb
 from captune.data.near_duplicates import HASH_SIZE
@@ -115,6 +115,7 @@ def _measure(photo: Photo, data: bytes, path: Path, quality_size: int, heif: boo
         taken_at=taken_at.isoformat(timespec="milliseconds") if taken_at.microsecond else taken_at.isoformat(),
         timestamp=calendar.timegm(taken_at.timetuple()) + taken_at.microsecond / 1e6, time_source=source,
         phash=str(imagehash.phash(image, hash_size=HASH_SIZE)), sharpness=sharpness(grey, quality_size),
+        blur=blur_effect(grey, quality_size),
         brightness=brightness, shadows=shadows, highlights=highlights)
 
 

@@ -49,6 +49,8 @@ class Photo:
     """256-bit perceptual hash, hex (imagehash ``phash``, ``hash_size=16``)."""
     sharpness: float | None = None
     """Variance of the Laplacian of a fixed-size grey copy."""
+    blur: float | None = None
+    """Blur effect of Crete et al. (0 sharp .. 1 blurred) of the same grey copy."""
     brightness: float | None = None
     """Mean luminance, 0-1."""
     shadows: float | None = None
