@@ -39,6 +39,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+def captune_home() -> Path:
+    """Where captune keeps its caches: ``$CAPTUNE_HOME``, by default ``~/.cache/captune``."""
+    return Path(os.environ.get("CAPTUNE_HOME", Path.home() / ".cache" / "captune"))
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The hex sha256 of a file's content, read in 1 MiB blocks (weight files run to gigabytes)."""
     h = hashlib.sha256()

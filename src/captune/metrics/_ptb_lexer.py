@@ -11,12 +11,17 @@ longest match. This is the slow, exact path; ``captune.metrics.ptb`` caches it p
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import pickle
+import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import regex
 
+from captune.io import atomic_write, captune_home
 from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, UPPER_RANGES, char_class
 
 
@@ -359,15 +364,52 @@ class _Compiled:
     trail: regex.Pattern | None
 
 
-_COMPILED = [
-    _Compiled(
-        r,
-        regex.compile(f"(?:{r.main})" + (f"(?:{r.trail})" if r.trail else ""), _FLAGS),
-        regex.compile(r.main, _FLAGS) if r.trail else None,
-        regex.compile(r.trail, _FLAGS) if r.trail else None,
-    )
-    for r in RULES
-]
+# Everything that can make a word followed by a period more than "word" + "." in the lexer:
+# abbreviations and acronyms (which look at the next caption) and the "Co. Ltd" rule.
+_SPECIAL_BEFORE_PERIOD = f"(?:{ABBREV1}|{ABBREV2}|{ABBREV3}|{ACRONYM}|" + "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.)"
+
+
+def _patterns() -> list[str | None]:
+    """Every pattern the lexer compiles: each rule's whole, head and trail, then the abbreviations."""
+    out: list[str | None] = []
+    for r in RULES:
+        out += [f"(?:{r.main})" + (f"(?:{r.trail})" if r.trail else ""), r.main if r.trail else None, r.trail]
+    return out + [_SPECIAL_BEFORE_PERIOD]
+
+
+class _PatternsOnly(pickle.Unpickler):
+    """Unpickles compiled ``regex`` patterns and nothing else (a cache file cannot run code)."""
+
+    def find_class(self, module: str, name: str):
+        if name == "compile" and module in ("_regex", "regex._regex"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected {module}.{name} in a lexer cache file")
+
+
+def _compile_all(patterns: list[str | None]) -> list:
+    """The compiled patterns, from the on-disk cache when it has them.
+
+    Compiling the rules' large Unicode classes takes about 0.3 s, unpickling them a few ms; the
+    file is keyed by the patterns and the versions of ``regex`` and Python, and rebuilt (or not
+    written, on a read-only home) when anything about it is off.
+    """
+    key = hashlib.sha256(repr((patterns, _FLAGS, regex.__version__, sys.version)).encode()).hexdigest()[:16]
+    path = captune_home() / "cache" / "ptb-lexer" / f"{key}.pickle"
+    try:
+        with open(path, "rb") as f:
+            compiled = _PatternsOnly(f).load()
+        if isinstance(compiled, list) and [getattr(c, "pattern", None) for c in compiled] == patterns:
+            return compiled
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError):
+        pass
+    compiled = [None if p is None else regex.compile(p, _FLAGS) for p in patterns]
+    with contextlib.suppress(OSError), atomic_write(path, "wb") as f:
+        pickle.dump(compiled, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return compiled
+
+
+_ALL = _compile_all(_patterns())
+_COMPILED = [_Compiled(r, *_ALL[3 * k : 3 * k + 3]) for k, r in enumerate(RULES)]
 
 
 def _split(c: _Compiled, text: str, start: int, end: int) -> int:
@@ -438,16 +480,9 @@ def java_final_sigma(token: str) -> str:
     return "".join(out)
 
 
-# Everything that can make a word followed by a period more than "word" + "." in the lexer:
-# abbreviations and acronyms (which look at the next caption) and the "Co. Ltd" rule.
-_SPECIAL_BEFORE_PERIOD = regex.compile(
-    f"(?:{ABBREV1}|{ABBREV2}|{ABBREV3}|{ACRONYM}|" + "(?:" + ci("pt") + "[eyEY]|" + ci("co") + r")\.)", _FLAGS
-)
-
-
 def is_abbreviation(word_with_period: str) -> bool:
     """Whether a rule other than "word, then period" can take ``word_with_period``."""
-    return _SPECIAL_BEFORE_PERIOD.fullmatch(word_with_period) is not None
+    return _ALL[-1].fullmatch(word_with_period) is not None
 
 
 _ASTRAL = regex.compile("[\U00010000-\U0010FFFF]")
