@@ -50,8 +50,11 @@ def cluster_photos(photos: list[Photo], cfg: ClusterSection, embeddings: Mapping
     """Set ``event`` and ``cluster`` on the photos with status ok (others unchanged, order kept).
 
     ``embeddings`` and ``label_scores`` are keyed by ``photo.sha256``. Returns the photos and the
-    info: per event its photos, k, silhouette (or None and the reason), the silhouettes tried and
-    the group sizes; overall the events, the groups and the mean silhouette of the events with k >= 2.
+    info: ``events`` maps each event id to its photos ``n``, ``start`` and ``end`` times, the k
+    k-means chose, ``silhouette`` (None, with the ``reason``, when the event is one group), the
+    silhouettes ``tried`` per k, the ``bisections`` the size cap made, and its ``groups`` and their
+    sizes (``clusters``); overall ``n_events``, ``n_clusters`` and the ``mean_silhouette`` of the
+    events with k >= 2.
     """
     if not isinstance(cfg.k, str) and cfg.k < 1:
         raise ValueError(f"cluster.k: must be auto or at least 1, got {cfg.k}")
@@ -59,22 +62,20 @@ def cluster_photos(photos: list[Photo], cfg: ClusterSection, embeddings: Mapping
     usable = [photos[i] for i in index]
     vectors = features(usable, cfg, embeddings, label_scores)
     out = list(photos)
-    events = []
+    events: dict[str, dict] = {}
     for number, (event, members) in enumerate(split_events(usable, cfg.time_gap_minutes)):
         rng = np.random.default_rng([cfg.seed, number])
-        labels, info = cluster_event(vectors[members], cfg, rng)
+        labels, decision = cluster_event(vectors[members], cfg, rng)
         for m, label in zip(members, labels, strict=True):
             out[index[m]] = replace(usable[m], event=event, cluster=f"{event}-c{label + 1:02d}")
         sizes = np.bincount(labels)
-        info = {"event": event, "photos": len(members), "start": usable[members[0]].taken_at,
-                "end": usable[members[-1]].taken_at, **info,
-                "clusters": {f"{event}-c{c + 1:02d}": int(s) for c, s in enumerate(sizes)}}
-        events.append(info)
-    scored = [e["silhouette"] for e in events if e["silhouette"] is not None]
-    summary = {"events": len(events), "clusters": sum(len(e["clusters"]) for e in events),
-               "mean_silhouette": float(np.mean(scored)) if scored else None,
-               "silhouette_floor": SILHOUETTE_FLOOR, "silhouette_metric": "euclidean"}
-    return out, {**summary, "per_event": events}
+        events[event] = {"n": len(members), "start": usable[members[0]].taken_at,
+                         "end": usable[members[-1]].taken_at, **decision, "groups": len(sizes),
+                         "clusters": {f"{event}-c{c + 1:02d}": int(s) for c, s in enumerate(sizes)}}
+    scored = [e["silhouette"] for e in events.values() if e["silhouette"] is not None]
+    return out, {"n_events": len(events), "n_clusters": sum(e["groups"] for e in events.values()),
+                 "mean_silhouette": float(np.mean(scored)) if scored else None,
+                 "silhouette_floor": SILHOUETTE_FLOOR, "silhouette_metric": "euclidean", "events": events}
 
 
 def features(photos: list[Photo], cfg: ClusterSection, embeddings: Mapping[str, np.ndarray],

@@ -24,6 +24,11 @@ def blobs(rng: np.random.Generator, sizes: list[int], dim: int = 64, spread: flo
     return unit(np.concatenate([c + spread * rng.normal(size=(s, dim)) for c, s in zip(centres, sizes)]))
 
 
+def ev0(info: dict) -> dict:
+    """The info of the first event."""
+    return next(iter(info["events"].values()))
+
+
 def make(vectors: np.ndarray, times: list[float | None], **extra) -> tuple[list[Photo], dict]:
     photos = [Photo(id=f"p{i:03d}.jpg", path=f"/x/p{i:03d}.jpg", sha256=f"h{i}", timestamp=t, **extra)
               for i, t in enumerate(times)]
@@ -37,7 +42,8 @@ def test_three_events_three_hours_apart_in_time_order():
     out, info = cluster_photos(photos, ClusterSection(), emb)
     assert [p.event for p in out] == ["e03"] * 4 + ["e01"] * 5 + ["e02"] * 3
     assert [p.id for p in out] == [p.id for p in photos]  # input order kept
-    assert info["events"] == 3 and [e["photos"] for e in info["per_event"]] == [5, 3, 4]
+    assert info["n_events"] == 3 and [e["n"] for e in info["events"].values()] == [5, 3, 4]
+    assert list(info["events"]) == ["e01", "e02", "e03"] and info["n_clusters"] >= 3
     assert all(p.cluster.startswith(p.event + "-c") for p in out)
 
 
@@ -54,13 +60,13 @@ def test_only_ok_photos_are_clustered_and_undated_ones_form_e00():
     out, info = cluster_photos(photos, ClusterSection(), emb)
     assert out[1] == photos[1]
     assert [p.event for p in out] == ["e01", None, "e00", "e01", "e00"]
-    assert [e["event"] for e in info["per_event"]] == ["e01", "e00"]
+    assert list(info["events"]) == ["e01", "e00"]
 
 
 def test_an_event_of_one_photo_is_one_cluster_with_a_reason():
     photos, emb = make(blobs(np.random.default_rng(3), [1]), [0.0])
     out, info = cluster_photos(photos, ClusterSection(), emb)
-    event = info["per_event"][0]
+    event = ev0(info)
     assert out[0].cluster == "e01-c01"
     assert event["k"] == 1 and event["silhouette"] is None
     assert event["reason"].startswith("single cluster: 1 photo")
@@ -73,7 +79,7 @@ def test_two_separated_blobs_give_two_clusters_with_a_high_silhouette():
     order = rng.permutation(20)  # shooting order mixes the blobs
     photos, emb = make(x[order], [60.0 * i for i in range(20)])
     out, info = cluster_photos(photos, ClusterSection(max_images_per_post=10), emb)
-    event = info["per_event"][0]
+    event = ev0(info)
     assert event["k"] == 2 and event["silhouette"] > 0.5
     assert set(event["tried"]) == {str(k) for k in range(2, 13)}
     truth = order < 10
@@ -88,7 +94,7 @@ def test_one_blob_without_structure_is_one_cluster_below_the_floor():
     x = unit(rng.normal(size=(12, 512)))  # isotropic noise: best silhouette about 0.03
     photos, emb = make(x, [60.0 * i for i in range(12)])
     _, info = cluster_photos(photos, ClusterSection(max_images_per_post=10), emb)
-    event = info["per_event"][0]
+    event = ev0(info)
     assert event["silhouette"] is None and max(event["tried"].values()) < SILHOUETTE_FLOOR
     assert "below the floor" in event["reason"]
     assert event["k"] == 1 and event["bisections"] == 1  # one group of 12, halved for the cap of 10
@@ -98,9 +104,9 @@ def test_one_blob_without_structure_is_one_cluster_below_the_floor():
 def test_a_cluster_of_14_with_cap_6_is_split_into_groups_of_at_most_6():
     photos, emb = make(blobs(np.random.default_rng(6), [14], spread=0.02), [10.0 * i for i in range(14)])
     out, info = cluster_photos(photos, ClusterSection(k=1, max_images_per_post=6), emb)
-    sizes = list(info["per_event"][0]["clusters"].values())
+    sizes = list(ev0(info)["clusters"].values())
     assert max(sizes) <= 6 and sum(sizes) == 14 and len(sizes) >= 3
-    assert info["per_event"][0]["bisections"] == len(sizes) - 1
+    assert ev0(info)["bisections"] == len(sizes) - 1 == ev0(info)["groups"] - 1
     assert sorted(np.unique([p.cluster for p in out], return_counts=True)[1].tolist()) == sorted(sizes)
 
 
@@ -109,14 +115,14 @@ def test_identical_vectors_over_the_cap_are_cut_in_time_order():
     photos, emb = make(x, [float(i) for i in range(9)])
     out, info = cluster_photos(photos, ClusterSection(max_images_per_post=4), emb)
     assert [p.cluster[-3:] for p in out] == ["c01"] * 4 + ["c02"] * 2 + ["c03"] * 3
-    assert "below the floor" in info["per_event"][0]["reason"]
+    assert "below the floor" in ev0(info)["reason"]
 
 
 def test_a_number_k_is_capped_by_the_photos():
     photos, emb = make(blobs(np.random.default_rng(7), [3]), [0.0, 1.0, 2.0])
     out, info = cluster_photos(photos, ClusterSection(k=5), emb)
     assert len({p.cluster for p in out}) == 3
-    assert info["per_event"][0]["silhouette"] is None and "k = n = 3" in info["per_event"][0]["reason"]
+    assert ev0(info)["silhouette"] is None and "k = n = 3" in ev0(info)["reason"]
     with pytest.raises(ValueError, match="cluster.k"):
         cluster_photos(photos, ClusterSection(k=0), emb)
 
@@ -135,7 +141,7 @@ def test_label_features_change_the_groups_and_need_label_scores():
     scores = {p.sha256: np.array([1.0, 0.0]) if i % 2 else np.array([0.0, 1.0]) for i, p in enumerate(photos)}
     cfg = ClusterSection(use_label_features=True, label_weight=2.0, max_images_per_post=6)
     out, info = cluster_photos(photos, cfg, emb, scores)
-    assert info["per_event"][0]["k"] == 2
+    assert ev0(info)["k"] == 2
     groups = [p.cluster for p in out]
     assert len(set(groups[0::2])) == 1 and len(set(groups[1::2])) == 1 and groups[0] != groups[1]
     with pytest.raises(ValueError, match="use_label_features"):
