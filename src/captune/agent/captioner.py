@@ -26,6 +26,7 @@ enforces the text limits (its notes go to ``Post.notes`` with the image conversi
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -108,12 +109,13 @@ class ModelCaptioner:
     """A captune captioner for PIL images: loaded once, greedy, batched (``captune.generate``).
 
     ``model`` is a registry name (``shapes-blip2-opt``), a hub id or a folder; ``adapter_path`` a
-    checkpoint of ``captune train``. Captions are cleaned as ``captune caption`` cleans them
+    checkpoint of ``captune train`` (``model``, when given, replaces the base model it names, as
+    ``captune caption --model --adapter`` does). Captions are cleaned as ``captune caption`` cleans them
     (@handles, hashtags and links removed). ``trained_prompt`` is the prompt the adapter was
     trained with (None for a base model): a model captions best with the prompt it learnt with.
     """
 
-    def __init__(self, model: str, adapter_path: str | None = None, max_new_tokens: int = 40,
+    def __init__(self, model: str | None, adapter_path: str | None = None, max_new_tokens: int = 40,
                  batch_size: int = 8, dtype: str = "auto"):
         import torch
 
@@ -131,7 +133,24 @@ class ModelCaptioner:
 
     @classmethod
     def from_config(cls, cfg: CaptionerSection, batch_size: int = 8) -> ModelCaptioner:
-        return cls(cfg.model, cfg.adapter_path, cfg.max_new_tokens, batch_size)
+        """``cfg.model``, or with ``cfg.adapter_path`` the base model its checkpoint names.
+
+        Warns when ``cfg.model`` or ``cfg.prompt`` differ from the checkpoint's base model and
+        training prompt: the first is then not used, the second usually gives worse captions.
+        """
+        if not cfg.adapter_path:
+            return cls(cfg.model, None, cfg.max_new_tokens, batch_size)
+        from captune.models.loading import read_checkpoint_meta
+
+        meta = read_checkpoint_meta(cfg.adapter_path)
+        if meta.get("base_model") != cfg.model:
+            warnings.warn(f"captioner.adapter_path {cfg.adapter_path} was trained on {meta.get('base_model')!r}, "
+                          f"which is loaded; captioner.model {cfg.model!r} is not used", stacklevel=2)
+        if meta.get("prompt", "") != cfg.prompt:
+            warnings.warn(f"captioner.prompt differs from the prompt {cfg.adapter_path} was trained with "
+                          f"({meta.get('prompt', '')!r}): captions are usually worse; set captioner.prompt to it",
+                          stacklevel=2)
+        return cls(None, cfg.adapter_path, cfg.max_new_tokens, batch_size)
 
     def caption(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         """One cleaned caption per image; ``prompts[i]`` is image i's prompt, written out."""

@@ -176,3 +176,39 @@ def test_model_mode_with_the_shipped_captioner(tmp_path, shipped_captioner):
     assert all(p.source == "model" and p.caption and p.problems == () for p in out), out
     assert all(any(s in p.caption for s in SHAPES) for p in out)
     assert seconds < 10  # measured 0.3 s for these 4 posts (12 photos) on a busy 2-core machine
+
+
+def test_prompts_reach_the_model_and_captions_are_cleaned(shipped_captioner, monkeypatch):
+    image = scene_image(3)
+    plain, prompted = shipped_captioner.caption([image, image], ["", "Write an Instagram caption for Spring Fair."])
+    assert plain != prompted  # measured: the prompt changes what the shipped captioner writes
+
+    import captune.generate
+
+    monkeypatch.setattr(captune.generate, "generate_captions",
+                        lambda *a, **k: [[["a red star #fun @bob https://x.co/p"]]])
+    assert shipped_captioner.caption([image], [""]) == ["a red star"]
+
+
+def test_an_adapter_brings_its_base_model_and_warns_about_a_different_prompt(tmp_path, shipped_captioner):
+    from captune.config import load_config
+    from captune.models.peft import FinetuneConfig, apply_finetuning
+    from captune.models.tiny import build_tiny_blip2
+    from captune.train.checkpoint import save_checkpoint
+    from captune.train.config import TrainConfig
+
+    model, processor = build_tiny_blip2("opt")
+    model = apply_finetuning(model, FinetuneConfig())
+    train_cfg = load_config(TrainConfig, None, ["data.train=unused.jsonl"])
+    adapter = save_checkpoint(tmp_path / "best", model, processor, train_cfg,
+                              {"base_model": "tiny-blip2-opt", "prompt": "Caption {event}."})
+    cfg = CaptionerSection(mode="model", model="shapes-blip2-opt", adapter_path=str(adapter))
+    with pytest.warns(UserWarning) as caught:
+        captioner = ModelCaptioner.from_config(cfg)
+    ours = [str(w.message).split(" ")[0] for w in caught if str(w.message).startswith("captioner.")]
+    assert ours == ["captioner.adapter_path", "captioner.prompt"]
+    assert captioner.trained_prompt == "Caption {event}."
+    vocab = captioner.captioner.blip2.config.text_config.vocab_size
+    assert vocab == model.get_base_model().config.text_config.vocab_size  # tiny-blip2-opt's, not the shipped one's
+    assert vocab != shipped_captioner.captioner.blip2.config.text_config.vocab_size
+    assert len(captioner.caption([scene_image(0)], ["Caption Fair."])) == 1
