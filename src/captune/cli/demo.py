@@ -1,8 +1,9 @@
 """``captune demo`` (the whole job on the shapes world or your data: ``captune.demo.run.run_demo``),
-``captune demo world`` (generate the shapes world: ``captune.demo.world.generate``) and
+``captune demo world`` (generate the shapes world: ``captune.demo.world.generate``),
+``captune demo photos`` (an event photo dump for the agent: ``captune.demo.photos.generate_photos``) and
 ``captune demo build-base`` (train the shipped demo models: ``captune.demo.build.build_base``).
 
-Tests in tests/unit/demo/test_demo_cli.py and test_shipped.py.
+Tests in tests/unit/demo/test_demo_cli.py, test_photos.py and test_shipped.py.
 """
 
 from __future__ import annotations
@@ -87,6 +88,44 @@ def demo_world(as_json: bool, **kwargs) -> None:
         for style in ("plain", "house"):
             if ex[style]:
                 click.echo(f"    {style}: {ex[style]}")
+
+
+@demo.command("photos")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write photos/ (the dump), truth.json (what the agent should find) and dump.json "
+                   "(every file's kind, original and shooting time).")
+@click.option("--events", "n_events", default=6, show_default=True, type=click.IntRange(1, 8),
+              help="Number of events (shapes-world themes), hours apart.")
+@click.option("--images", "n_images", default=120, show_default=True, type=click.IntRange(min=20),
+              help="Readable photos, planted near-duplicates and low-quality shots included.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=64), help="Photo side in pixels.")
+@json_option("Print the summary as JSON.")
+def demo_photos(as_json: bool, **kwargs) -> None:
+    """Write a shapes-world event photo dump for `captune agent run`, with its truth.
+
+    JPEGs with EXIF shooting times (events hours apart, bursts seconds apart) and some PNGs timed by
+    their file time only, in camera folders; planted near-duplicates (re-shots, re-encodes, small
+    crops, byte copies), low-quality shots (blurred, under- and overexposed), a rotated photo with
+    its EXIF orientation, and three files ingest must reject (empty, truncated, not an image).
+    """
+    from captune.demo.photos import generate_photos
+
+    summary = generate_photos(**kwargs)
+    if as_json:
+        echo_json(summary)
+        return
+    dup, low, fmt = summary["duplicates"], summary["low_quality"], summary["formats"]
+    click.echo(f"wrote {summary['photos']} photos ({fmt['jpeg']} JPEG, {fmt['png']} PNG) and "
+               f"{summary['unreadable']} unreadable files to {summary['photos_dir']}")
+    click.echo("events: " + ", ".join(f"{name} ({n})" for name, n in summary["events"].items())
+               + f" over {summary['time_span']['hours']:.1f} h")
+    click.echo(f"near-duplicates: {dup['photos']} in {dup['groups']} groups ({_kinds(dup)})")
+    click.echo(f"low quality: {low['photos']} ({_kinds(low)}); truth: {summary['truth']}")
+
+
+def _kinds(part: dict) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in part["kinds"].items())
 
 
 @demo.command("build-base")
