@@ -19,7 +19,7 @@ from captune.cli import echo_json, json_option
 @click.option("--examples", default=8, show_default=True, type=click.IntRange(min=0),
               help="Images in the qualitative grid.")
 @click.option("--ratings", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Human ratings JSONL ({\"image_id\", \"model\", \"rating\"} per line).")
+              help="Human ratings JSONL: a `captune review export`, or {\"image_id\", \"model\", \"rating\"} per line.")
 @click.option("--model-card", is_flag=True,
               help="Also write a Hugging Face model card (README.md) into the run's checkpoints/best/.")
 @json_option("Print the written paths as JSON.")

@@ -8,7 +8,9 @@ Writes ``report.html`` (self-contained: styles inline, figures and thumbnails as
 network) and ``report.md`` with its figures in ``report_files/``. The first evaluation folder is
 the baseline the others are compared with (found ones: base models first, then by name).
 Human ratings are read from ``ratings.jsonl`` (``{"image_id", "model", "rating"}`` per line;
-``model`` is an evaluation folder's name) in the run folder, an evaluation folder, or ``ratings``.
+``model`` is an evaluation folder's name) in the run folder, an evaluation folder, or ``ratings``,
+which may also be a review study's export (``captune review export``: means per system and
+criterion, agreement, the Bradley-Terry ranking).
 """
 
 from __future__ import annotations

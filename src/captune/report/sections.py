@@ -335,11 +335,15 @@ def ratings_section(
 
     from captune.evaluate.resample import MeanStat, paired_test
     from captune.io import iter_jsonl
+    from captune.review.export import is_export_row
 
     if path is None or not Path(path).exists():
         return None
+    lines = list(iter_jsonl(path))
+    if lines and is_export_row(lines[0][1]):
+        return study_ratings(path, lines, model_names, resamples, seed)
     per: dict[str, dict[str, list[float]]] = {}
-    for line, row in iter_jsonl(path):
+    for line, row in lines:
         if not {"image_id", "model", "rating"} <= set(row):
             raise DataError(f'{path}: line {line}: a rating is {{"image_id", "model", "rating"}}')
         per.setdefault(str(row["model"]), {}).setdefault(str(row["image_id"]), []).append(
@@ -382,7 +386,25 @@ def ratings_section(
                     "p_value": r.p_value,
                 }
             )
-    return {"path": str(path), "rows": rows, "pairs": pairs}
+    return {"path": str(path), "rows": rows, "pairs": pairs, "study": None}
+
+
+def study_ratings(path: Path, lines: list[tuple[int, dict]], model_names: Sequence[str], resamples: int,
+                  seed: int) -> dict[str, Any]:
+    """A review study's export (``captune review export``): means per system and criterion,
+    agreement per criterion, the Bradley-Terry ranking from the preferences."""
+    from captune.review.agreement import summarize
+    from captune.review.export import EXPORT_KEYS, is_export_row
+
+    for line, row in lines:
+        missing = [k for k in EXPORT_KEYS if k not in row]
+        if missing or not is_export_row(row):
+            raise DataError(f"{path}: line {line}: a study export line has {', '.join(EXPORT_KEYS)}; "
+                            f"missing {', '.join(missing)} (write it with `captune review export`)")
+    rows = [row for _, row in lines]
+    found = {r["system"] for r in rows}
+    summary = summarize(rows, resamples, seed, systems=[m for m in model_names if m in found])
+    return {"path": str(path), "rows": [], "pairs": [], "study": summary}
 
 
 def _mean_interval(values: Sequence[float], resamples: int, seed: int) -> tuple[float, float]:

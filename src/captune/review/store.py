@@ -267,7 +267,7 @@ class Study:
     def counts(self) -> dict[str, int]:
         with self.read() as db:
             return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                    for t in ("items", "systems", "raters", "assignments", "ratings", "judgements")}
+                    for t in ("items", "systems", "captions", "raters", "assignments", "ratings", "judgements")}
 
 
 def _check_rating(by_slot: dict[str, int], criteria: Sequence[str], pairwise: bool,
