@@ -6,8 +6,8 @@
 
 writes ``photos/`` (the dump the agent reads), ``truth.json`` (what the agent should find:
 ``duplicates``, ``low_quality``, ``labels``, ``events``, ``unreadable``; images named by their
-path relative to ``photos/``) and ``dump.json`` (every file's kind, original and shooting time,
-and the summary). In the dump, besides ``n_images`` readable photos:
+path relative to ``photos/``) and ``dump.json`` (every file's kind, original, shooting time and
+edit, and the summary). In the dump, besides ``n_images`` readable photos:
 
 - events: one shapes-world theme each ("Spring Fair", ...), 3-8 h apart (last shot of one to the
   first of the next); shots within an event 10 s - 8 min apart. Two cameras: ``cam1/IMG_0001.jpg``,
@@ -85,13 +85,13 @@ class Shot:
     event: str
     kind: str  # photo, reshot, reencode, crop, copy, blurred, underexposed, overexposed
     scene: Scene
-    rng: np.random.Generator = field(repr=False)
     time_ms: int = 0  # shooting time, milliseconds after START
     folder: str = "cam1"
     fmt: str = "JPEG"
     original: int | None = None  # index of the original shot (near-duplicates)
     orientation: int = 1
     name: str = ""  # path relative to photos/
+    edit: dict[str, Any] = field(default_factory=dict)  # what a planted shot does to its pixels
 
     @property
     def taken_at(self) -> datetime:
@@ -105,7 +105,7 @@ def generate_photos(out_dir: str | os.PathLike, n_events: int = 6, n_images: int
     out = Path(out_dir)
     photos = out / "photos"
     _clear_previous(out, photos)
-    shots = plan_shots(n_events, n_images, seed)
+    shots = plan_shots(n_events, n_images, seed, size)
     for shot in shots:
         _write_shot(shot, shots, photos, size)
     _write_unreadable(photos, size, seed)
@@ -144,8 +144,8 @@ def _clear_previous(out: Path, photos: Path) -> None:
                           "command wrote; pass an empty or new --out folder")
 
 
-def plan_shots(n_events: int, n_images: int, seed: int) -> list[Shot]:
-    """Every readable file of the dump: event, kind, scene, time, folder, format and file name."""
+def plan_shots(n_events: int, n_images: int, seed: int, size: int = 256) -> list[Shot]:
+    """Every readable file of the dump: event, kind, scene, time, folder, format, file name and edit."""
     rng = np.random.default_rng([seed, 21])
     events = sample_events(rng, n_images, n_events)
     roles = _assign_roles(rng, events, n_images)
@@ -163,6 +163,7 @@ def plan_shots(n_events: int, n_images: int, seed: int) -> list[Shot]:
     _set_folders_and_formats(rng, shots)
     _rotate(rng, shots, n_rotated=1 if n_images < 100 else 2)
     _name(shots)
+    _plan_edits(rng, shots, size)
     return shots
 
 
@@ -197,7 +198,7 @@ def _new_shot(index: int, event: Event, kind: str, rng: np.random.Generator, ori
         scene = original.scene.near_duplicate(rng)
     else:
         scene = original.scene
-    return Shot(index, event.name, kind, scene, rng, original=None if original is None else original.index)
+    return Shot(index, event.name, kind, scene, original=None if original is None else original.index)
 
 
 def _set_times(rng: np.random.Generator, shots: list[Shot]) -> None:
@@ -241,8 +242,9 @@ def _rotate(rng: np.random.Generator, shots: list[Shot], n_rotated: int) -> None
     upright_copies = {s.original for s in shots if s.kind in ("reshot", "crop")}
     candidates = [s for s in shots if s.kind == "photo" and s.fmt == "JPEG"
                   and s.index not in {c.original for c in shots if c.kind == "copy"}]
-    candidates.sort(key=lambda s: (s.index not in upright_copies, float(s.rng.random())))
-    for shot, orientation in zip(candidates[:n_rotated], (6, 8)):
+    order = rng.permutation(len(candidates))
+    ranked = sorted(zip(candidates, order.tolist()), key=lambda c: (c[0].index not in upright_copies, c[1]))
+    for (shot, _), orientation in zip(ranked[:n_rotated], (6, 8)):
         shot.orientation = orientation
 
 
@@ -260,13 +262,29 @@ def _name(shots: list[Shot]) -> None:
             shot.name = f"{BACKUP}/{shots[shot.original].name.rsplit('/', 1)[1]}"
 
 
+def _plan_edits(rng: np.random.Generator, shots: list[Shot], size: int) -> None:
+    """What each planted shot does to its pixels, in pixels of the ``size`` image (``dump.json`` lists it)."""
+    reencodes = 0
+    for shot in shots:
+        if shot.kind == "reencode":
+            side = round(size * REENCODE_SCALE) if reencodes % 2 else size  # every second one shrunk
+            shot.edit, reencodes = {"quality": REENCODE_QUALITY, "side": side}, reencodes + 1
+        elif shot.kind == "crop":
+            left, top, right, bottom = (round(float(rng.uniform(*CROP_EDGE)) * size) for _ in range(4))
+            shot.edit = {"box": [left, top, size - right, size - bottom]}
+        elif shot.kind == "blurred":
+            shot.edit = {"radius": round(float(rng.uniform(*BLUR_RADIUS)) * size / 256, 3)}
+        elif shot.kind in ("underexposed", "overexposed"):
+            shot.edit = {"gain": UNDER_GAIN if shot.kind == "underexposed" else OVER_GAIN}
+
+
 def _write_shot(shot: Shot, shots: list[Shot], photos: Path, size: int) -> None:
     path = photos / shot.name
     path.parent.mkdir(parents=True, exist_ok=True)
     if shot.kind == "copy":
         shutil.copyfile(photos / shots[shot.original].name, path)
     elif shot.kind == "reencode":
-        _save(_reencoded(shot, photos / shots[shot.original].name, size), path, shot, REENCODE_QUALITY)
+        _save(_reencoded(shot, photos / shots[shot.original].name), path, shot, REENCODE_QUALITY)
     else:
         _save(_pixels(shot, size), path, shot, JPEG_QUALITY)
     ns = _epoch_ns(shot.taken_at)
@@ -277,26 +295,21 @@ def _pixels(shot: Shot, size: int) -> Image.Image:
     """The upright image of a shot (planted defects applied)."""
     image = render(shot.scene, size)
     if shot.kind == "blurred":
-        return image.filter(ImageFilter.GaussianBlur(float(shot.rng.uniform(*BLUR_RADIUS)) * size / 256))
+        return image.filter(ImageFilter.GaussianBlur(shot.edit["radius"]))
     if shot.kind in ("underexposed", "overexposed"):
-        gain = UNDER_GAIN if shot.kind == "underexposed" else OVER_GAIN
-        return Image.fromarray(np.clip(np.rint(np.asarray(image, dtype=np.float32) * gain), 0, 255)
-                               .astype(np.uint8), "RGB")
+        scaled = np.asarray(image, dtype=np.float32) * shot.edit["gain"]
+        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "RGB")
     if shot.kind == "crop":
-        left, top, right, bottom = (float(shot.rng.uniform(*CROP_EDGE)) * size for _ in range(4))
-        box = (round(left), round(top), size - round(right), size - round(bottom))
-        return image.crop(box).resize((size, size), Image.Resampling.LANCZOS)
+        return image.crop(tuple(shot.edit["box"])).resize((size, size), Image.Resampling.LANCZOS)
     return image
 
 
-def _reencoded(shot: Shot, original: Path, size: int) -> Image.Image:
-    """The original file decoded upright, every second one shrunk to 80%, for saving at a lower quality."""
+def _reencoded(shot: Shot, original: Path) -> Image.Image:
+    """The original file decoded upright and resized to the edit's side, for saving at a lower quality."""
     with Image.open(original) as im:
         image = ImageOps.exif_transpose(im).convert("RGB")
-    if shot.index % 2:
-        side = round(size * REENCODE_SCALE)
-        image = image.resize((side, side), Image.Resampling.LANCZOS)
-    return image
+    side = shot.edit["side"]
+    return image if image.size == (side, side) else image.resize((side, side), Image.Resampling.LANCZOS)
 
 
 def _save(image: Image.Image, path: Path, shot: Shot, quality: int) -> None:
@@ -388,4 +401,5 @@ def _shot_json(shot: Shot, shots: list[Shot]) -> dict[str, Any]:
     return {"image": shot.name, "event": shot.event, "kind": shot.kind,
             "original": None if shot.original is None else shots[shot.original].name,
             "taken_at": shot.taken_at.isoformat(timespec="milliseconds"),
-            "time_source": "file" if shot.fmt == "PNG" else "exif", "orientation": shot.orientation}
+            "time_source": "file" if shot.fmt == "PNG" else "exif", "orientation": shot.orientation,
+            "edit": shot.edit}
