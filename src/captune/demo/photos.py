@@ -11,7 +11,7 @@ edit, and the summary). In the dump, besides ``n_images`` readable photos:
 
 - events: one shapes-world theme each ("Spring Fair", ...), 3-8 h apart (last shot of one to the
   first of the next); shots within an event 10 s - 8 min apart. Two cameras: ``cam1/IMG_0001.jpg``,
-  ``cam2/DSC_0001.jpg``, about one photo in ten a PNG.
+  ``cam2/DSC_0001.jpg``; each camera shot is a PNG with probability 0.1.
 - shooting times: EXIF DateTimeOriginal + SubSecTimeOriginal (milliseconds) in every JPEG. PNGs
   carry no EXIF: their time is the file's modification time only (the shooting time read as UTC).
   Every file's modification time is its shooting time.

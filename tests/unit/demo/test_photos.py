@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 from captune.cli import cli
 from captune.data.near_duplicates import DEFAULT_THRESHOLD, image_hash
 from captune.demo.photos import generate_photos
-from captune.demo.scene import LABELS
+from captune.demo.scene import BACKGROUNDS, LABELS
 from captune.demo.world import THEMES
 from captune.errors import ConfigError
 
@@ -107,6 +107,8 @@ def test_shooting_times_separate_events_by_gaps_of_over_90_minutes(dump):
     for row in dump["rows"]:
         moment, source = times[row["image"]]
         assert source == row["time_source"] and moment.isoformat(timespec="milliseconds") == row["taken_at"]
+        mtime = (dump["photos"] / row["image"]).stat().st_mtime_ns
+        assert mtime == (moment - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000  # as UTC
     assert {source for _, source in times.values()} == {"exif", "file"}  # PNGs: file time only
     ordered = sorted(truth["events"], key=lambda img: times[img][0])
     runs = [event for event, _ in itertools.groupby(truth["events"][img] for img in ordered)]
@@ -207,6 +209,9 @@ def test_exposure_shots_are_mostly_clipped_and_other_photos_are_not(dump):
                for img in dump["truth"]["events"]}
     kinds = {r["image"]: r["kind"] for r in dump["rows"]}
     assert {"underexposed", "overexposed"} <= set(kinds.values())
+    dark = {t.name: BACKGROUNDS[t.backgrounds[0]].dark for t in THEMES}
+    for row in _kind(dump, "underexposed") + _kind(dump, "overexposed"):
+        assert dark[row["event"]] == (row["kind"] == "underexposed"), row  # the background sets the kind
     for img, (dark, bright) in clipped.items():
         if kinds[img] == "underexposed":
             assert dark > 0.8, img
@@ -231,6 +236,7 @@ def test_bad_files_are_present_and_unreadable(dump):
 def test_rerun_replaces_the_old_dump_and_a_foreign_folder_is_refused(tmp_path):
     larger = generate_photos(tmp_path / "d", n_images=100, n_events=3, seed=4)
     assert len(larger["rotated"]) == 2 and larger["duplicates"]["kinds"]["copy"] == 2
+    assert 3 <= larger["formats"]["png"] <= 20  # each camera shot a PNG with probability 0.1
     generate_photos(tmp_path / "d", n_images=30, n_events=3, seed=4)
     truth = json.loads((tmp_path / "d" / "truth.json").read_text())
     assert set(_files(tmp_path / "d" / "photos")) == set(truth["events"]) | set(truth["unreadable"])
