@@ -248,7 +248,7 @@ def _page(name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
     """A page with a fresh nonce: its CSP lets only its own inline script and style run."""
     nonce = secrets.token_urlsafe(16)
     html = _templates().get_template(name).render(nonce=nonce, **ctx)
-    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self'; "
+    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self' data:; "
            "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
     return HTMLResponse(html, code, headers={"Content-Security-Policy": csp, "Cache-Control": "no-store"})
 

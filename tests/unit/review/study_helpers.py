@@ -36,3 +36,32 @@ def make_study(root: Path, n_items: int = 6, **options):
     systems = write_systems(root / "src", n_items)
     options.setdefault("raters", ["alice", "bob"])
     return create_study(root / "study", systems, **options)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(study_dir: Path, port: int, *extra: str):
+    """``captune review serve`` in a subprocess; returns it once /login answers (15 s at most)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "captune", "review", "serve", str(study_dir), "--port", str(port),
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the review server did not start: {proc.communicate()[1][-2000:]}")
