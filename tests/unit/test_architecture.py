@@ -24,7 +24,7 @@ PACKAGE = SRC / "captune"
 DEMO_TRAINING = {"captune.demo.build", "captune.demo.captioner", "captune.demo.clip", "captune.demo.vision"}
 """The code that trains the shipped demo models (``captune demo build-base``)."""
 
-NOT_INSTALLED_HERE = {"bitsandbytes": "bitsandbytes"}
+NOT_INSTALLED_HERE = {"bitsandbytes": "bitsandbytes", "open_clip": "open_clip_torch", "pillow_heif": "pillow-heif"}
 """Import name -> distribution for extras this environment may lack (so metadata cannot map them)."""
 
 

@@ -1,9 +1,17 @@
 """Zero-shot labels: each photo against ``prompt_template`` for every label, with CLIP.
 
-A label's score is CLIP's zero-shot probability: the softmax over the labels of the cosines
-scaled by the model's own temperature (``logit_scale``, 100 for OpenAI's CLIP), so scores of
-one photo sum to 1 and ``threshold`` means the same across models. A photo keeps the labels
-scoring at least ``threshold``, best first, at most ``topk``; it may keep none. Every readable
+A label's score is a CLIP zero-shot probability, with the cosines scaled by the model's own
+temperature (``logit_scale``, 100 for OpenAI's CLIP) so ``threshold`` means the same across models:
+
+- ``binary`` (default): each label on its own, against ``neutral_prompt`` ("a photo"):
+  sigmoid(scale x (cos(photo, label prompt) - cos(photo, neutral))). A photo can hold several
+  labels, as photos do ("group photo", "outdoors", "night").
+- ``softmax``: the labels compete (softmax over them): one photo's scores sum to 1, so a photo
+  with three true labels gets about a third each, and usually only its top label passes.
+  On the demo photos (92 photos, 2.5 true labels each, shipped CLIP) softmax reaches a recall of
+  0.52 at best (threshold 0.05); binary gives precision 0.86 and recall 0.78 at 0.40.
+
+A photo keeps the labels scoring at least ``threshold``, best first, at most ``topk``; it may keep none. Every readable
 photo is labelled (duplicates and low-quality ones too, so the label metrics see them all).
 """
 
@@ -26,13 +34,29 @@ def label_probabilities(image_vectors: np.ndarray, label_vectors: np.ndarray, lo
     return e / e.sum(axis=1, keepdims=True)
 
 
+def binary_probabilities(image_vectors: np.ndarray, label_vectors: np.ndarray, neutral_vector: np.ndarray,
+                         logit_scale: float) -> np.ndarray:
+    """``(n_images, n_labels)``: sigmoid of ``logit_scale`` x (cos with the label - cos with the neutral text)."""
+    margin = image_vectors @ label_vectors.T - (image_vectors @ neutral_vector)[:, None]
+    return 1.0 / (1.0 + np.exp(-logit_scale * margin))
+
+
 def categorize(photos: list[Photo], cfg: CategorizeSection, embeddings: Mapping[str, np.ndarray],
-               label_vectors: np.ndarray, logit_scale: float) -> tuple[list[Photo], dict[str, np.ndarray]]:
-    """Photos with ``labels`` set, and every labelled photo's full score vector by sha256 (for clustering)."""
+               label_vectors: np.ndarray, logit_scale: float,
+               neutral_vector: np.ndarray | None = None) -> tuple[list[Photo], dict[str, np.ndarray]]:
+    """Photos with ``labels`` set, and every labelled photo's full score vector by sha256 (for clustering).
+
+    ``neutral_vector`` (the embedded ``neutral_prompt``) is needed when ``cfg.score`` is binary."""
     shas = sorted({p.sha256 for p in photos if p.status != "rejected" and p.sha256 in embeddings})
     scores: dict[str, np.ndarray] = {}
     if shas:
-        probs = label_probabilities(np.stack([embeddings[s] for s in shas]), label_vectors, logit_scale)
+        vectors = np.stack([embeddings[s] for s in shas])
+        if cfg.score == "binary":
+            if neutral_vector is None:
+                raise ValueError("categorize.score binary needs the neutral prompt's vector")
+            probs = binary_probabilities(vectors, label_vectors, neutral_vector, logit_scale)
+        else:
+            probs = label_probabilities(vectors, label_vectors, logit_scale)
         scores = dict(zip(shas, probs, strict=True))
     out = []
     for p in photos:

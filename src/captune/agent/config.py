@@ -64,8 +64,12 @@ class CategorizeSection(Schema):
     """Zero-shot labels."""
     prompt_template: str = "a photo of {label}"
     """Text each label is embedded as."""
+    score: Literal["binary", "softmax"] = "binary"
+    """binary: each label against neutral_prompt (multi-label); softmax: the labels compete (one label per photo)."""
+    neutral_prompt: str = "a photo"
+    """binary: the text each label's prompt is compared with."""
     threshold: float = Field(0.40, ge=0, le=1)
-    """Keep a label when its score (softmax over the labels of CLIP's scaled cosines) is at least this."""
+    """Keep a label when its score (0-1, see score) is at least this."""
     topk: int = Field(3, ge=1)
     """At most this many labels per photo."""
 
@@ -114,6 +118,8 @@ class CaptionerSection(Schema):
     """A fine-tuned adapter (a checkpoint folder of `captune train`)."""
     prompt: str = CLUB_PROMPT
     """Prompt for the model, with {event} and {labels}."""
+    event_names: dict[str, str] = Field(default_factory=dict)
+    """Names for events by id (e01: Spring Fair), as a run's report lists them; others are named by date."""
     input: Literal["montage", "cover"] = "montage"
     """What the model and CLIPScore see: the montage of the post or its cover photo."""
     max_new_tokens: int = Field(40, ge=1)

@@ -137,7 +137,8 @@ def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os
     label_vectors = clip.embed_texts(label_texts(cfg.categorize))
     scale = clip.logit_scale
     start = time.perf_counter()
-    photos, label_scores = categorize(photos, cfg.categorize, embeddings, label_vectors, scale)
+    neutral = clip.embed_texts([cfg.categorize.neutral_prompt])[0]
+    photos, label_scores = categorize(photos, cfg.categorize, embeddings, label_vectors, scale, neutral)
     timings["categorize"] = round(time.perf_counter() - start, 3)
     write_jsonl(out / "stages" / "labels.jsonl", as_json(photos))
 
@@ -170,43 +171,56 @@ def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os
     return AgentRun(out, photos, posts, summary, timings)
 
 
-def event_names(photos: list[Photo]) -> dict[str, str]:
-    """A readable name per event: the folder all its photos share, else its date ("4 May 2024")."""
+def event_names(photos: list[Photo], given: dict[str, str] | None = None) -> dict[str, str]:
+    """A readable name per event: ``given`` (captioner.event_names), else the folder all its photos
+    share, else its date ("18 May 2024"), with the part of the day when several events share it."""
     from datetime import datetime
 
-    names: dict[str, str] = {}
     by_event: dict[str, list[Photo]] = {}
     for p in photos:
         if p.event:
             by_event.setdefault(p.event, []).append(p)
+    starts = {e: datetime.fromisoformat(min(p.taken_at for p in m if p.taken_at))
+              for e, m in by_event.items() if any(p.taken_at for p in m)}
+    per_day = Counter(d.date() for d in starts.values())
+    names: dict[str, str] = {}
     for event, members in by_event.items():
         folders = {p.id.rsplit("/", 1)[0] if "/" in p.id else "" for p in members}
         folder = next(iter(folders)) if len(folders) == 1 else ""
-        dated = sorted(p.taken_at for p in members if p.taken_at)
-        if folder:
+        if given and event in given:
+            names[event] = given[event]
+        elif folder:
             names[event] = folder.rsplit("/", 1)[-1].replace("_", " ")
-        elif dated:
-            day = datetime.fromisoformat(dated[0])
-            names[event] = f"{day.day} {day:%B %Y}"
+        elif event in starts:
+            d = starts[event]
+            day = f"{d.day} {d:%B %Y}"
+            names[event] = day if per_day[d.date()] == 1 else f"the {_part_of_day(d.hour)} of {day}"
         else:
             names[event] = "our event"
     return names
 
 
+def _part_of_day(hour: int) -> str:
+    return "morning" if hour < 12 else "afternoon" if hour < 17 else "evening" if hour < 21 else "night"
+
+
 def _caption(posts: list[Post], photos: list[Photo], cfg: AgentConfig, out: Path, clip, log) -> list[Post]:
-    from captune.agent.captioner import ModelCaptioner, caption_posts
+    from captune.agent.captioner import caption_posts
     from captune.agent.ingest import open_photo
 
+    import shutil
+
+    shutil.rmtree(out / "posts", ignore_errors=True)  # no files left from an earlier run's posts
     by_id = {p.id: p for p in photos}
     side = max(cfg.captioner.max_width, cfg.captioner.montage_tile_px)
 
     def images_for(post: Post) -> list:
         return [open_photo(by_id[i].path, side) for i in post.images]
 
-    model = ModelCaptioner(cfg.captioner) if cfg.captioner.mode in ("model", "hybrid") and posts else None
-    scorer = clip.clipscore if cfg.captioner.calc_clipscore else None
+    scorer = clip.clipscore if cfg.captioner.calc_clipscore or cfg.captioner.mode == "hybrid" else None
     log(f"captioner: {len(posts)} posts, mode {cfg.captioner.mode}")
-    return caption_posts(posts, images_for, event_names(photos), cfg.captioner, out, scorer, model)
+    return caption_posts(posts, images_for, event_names(photos, cfg.captioner.event_names), cfg.captioner,
+                         out, scorer)
 
 
 def build_summary(photos: list[Photo], posts: list[Post], info: dict, timings: dict, truth: dict | None,
