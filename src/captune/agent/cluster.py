@@ -21,7 +21,9 @@ k-means is a small numpy implementation (k-means++ seeding, Lloyd iterations, th
 expressed in their own span (same distances, at most n columns): scikit-learn's KMeans and
 silhouette_score take ~110 ms for k = 2..12 on an event of 33 photos, 30 s for 300 events. The
 silhouette is scikit-learn's definition (tested against it). Everything is seeded by ``cfg.seed``
-and the event's number, so the same seed gives the same groups.
+and the event's number, so the same seed gives the same groups. The matrix products are small, so
+BLAS runs on one thread here: with two on a busy 2-core machine, 10,000 photos took 35 s instead
+of 3.3 s (``benchmarks/agent.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from captune.agent.config import ClusterSection
 from captune.agent.records import Photo
@@ -58,6 +61,12 @@ def cluster_photos(photos: list[Photo], cfg: ClusterSection, embeddings: Mapping
     """
     if not isinstance(cfg.k, str) and cfg.k < 1:
         raise ValueError(f"cluster.k: must be auto or at least 1, got {cfg.k}")
+    with threadpool_limits(1, user_api="blas"):  # tiny products: a second BLAS thread only waits (see module)
+        return _cluster(photos, cfg, embeddings, label_scores)
+
+
+def _cluster(photos: list[Photo], cfg: ClusterSection, embeddings: Mapping[str, np.ndarray],
+             label_scores: Mapping[str, np.ndarray] | None) -> tuple[list[Photo], dict]:
     index = [i for i, p in enumerate(photos) if p.status == "ok"]
     usable = [photos[i] for i in index]
     vectors = features(usable, cfg, embeddings, label_scores)

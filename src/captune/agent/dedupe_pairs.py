@@ -13,9 +13,11 @@ The pairs are exactly those of the all-pairs rule (``tests/unit/agent/test_dedup
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 BLOCK = 256
-"""Rows per matrix product: large enough to amortise numpy's overhead, small enough to stay in cache."""
+"""Rows per matrix product: large enough to amortise numpy's overhead, small enough to stay in cache.
+The products are small, so BLAS runs on one thread: a second one mostly waits for a core."""
 
 
 def clip_burst_pairs(embeddings: np.ndarray, timestamps: np.ndarray, threshold: float,
@@ -30,16 +32,21 @@ def clip_burst_pairs(embeddings: np.ndarray, timestamps: np.ndarray, threshold: 
     order = dated[np.argsort(times[dated], kind="stable")]
     t = times[order]
     e = np.asarray(embeddings)[order]
-    found = []
-    for start in range(0, len(order), BLOCK):
-        stop = min(start + BLOCK, len(order))
-        end = int(np.searchsorted(t, t[stop - 1] + burst_seconds, side="right"))
-        sims = e[start:stop] @ e[start:end].T  # (rows, start..end)
-        near = np.abs(t[start:end][None, :] - t[start:stop, None]) <= burst_seconds
-        later = np.arange(start, end)[None, :] > np.arange(start, stop)[:, None]
-        rows, cols = np.nonzero((sims >= threshold) & near & later)
-        found.append(np.stack([order[rows + start], order[cols + start]], axis=1))
+    with threadpool_limits(1, user_api="blas"):
+        found = [_block_pairs(e, t, order, start, burst_seconds, threshold) for start in range(0, len(order), BLOCK)]
     return _sorted_pairs(np.concatenate(found) if found else np.zeros((0, 2), np.int64))
+
+
+def _block_pairs(e: np.ndarray, t: np.ndarray, order: np.ndarray, start: int, burst_seconds: float,
+                 threshold: float) -> np.ndarray:
+    """Pairs whose earlier photo (in time order) is in the block starting at ``start``."""
+    stop = min(start + BLOCK, len(order))
+    end = int(np.searchsorted(t, t[stop - 1] + burst_seconds, side="right"))  # the window's end
+    sims = e[start:stop] @ e[start:end].T  # (rows, start..end)
+    near = np.abs(t[start:end][None, :] - t[start:stop, None]) <= burst_seconds
+    later = np.arange(start, end)[None, :] > np.arange(start, stop)[:, None]
+    rows, cols = np.nonzero((sims >= threshold) & near & later)
+    return np.stack([order[rows + start], order[cols + start]], axis=1)
 
 
 def _sorted_pairs(pairs: np.ndarray) -> np.ndarray:

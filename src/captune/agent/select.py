@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from captune.agent.config import SelectionSection
 from captune.agent.records import Photo, Post
@@ -38,7 +39,8 @@ def select_posts(photos: list[Photo], cfg: SelectionSection,
                  embeddings: Mapping[str, np.ndarray]) -> tuple[list[Photo], list[Post]]:
     """Turn each group of the photos with status ok into a post; return the photos (order kept) and the posts."""
     groups = _groups(photos)
-    ranked = {name: rank_group([photos[i] for i in members], embeddings) for name, members in groups.items()}
+    with threadpool_limits(1, user_api="blas"):  # tiny products (see captune.agent.cluster)
+        ranked = {name: rank_group([photos[i] for i in members], embeddings) for name, members in groups.items()}
     ranked = {name: [groups[name][j] for j in order] for name, order in ranked.items()}
     kept = allocate({name: len(m) for name, m in ranked.items()}, cfg.k)
     out, posts = list(photos), []
