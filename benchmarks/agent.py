@@ -14,8 +14,9 @@ shot every 5-120 s; 3% are planted near-duplicates (the vector plus a little noi
 2. ``cluster_photos`` with the default config on the photos left after dedupe, and for
    reference scikit-learn's KMeans (n_init=4) + silhouette_score for k = 2..12 on 20 events,
    scaled to all events (what the same search costs with them), on one thread as cluster_photos.
-3. The silhouette floor: the best silhouette over k = 2..12 of structureless events (isotropic
-   unit vectors) and of the planted events, as ``cluster.SILHOUETTE_FLOOR`` is chosen from.
+3. The silhouette floor: the best silhouette over k = 2..12 of structureless events (unit
+   vectors with an isotropic and with a decaying spectrum, as real embeddings have) and of the
+   planted events, as ``cluster.SILHOUETTE_FLOOR`` is chosen from.
 
 Threads: ``--threads`` (default 2) caps numpy's BLAS and OpenMP pools before numpy loads; the
 all-pairs baseline runs with them (one large product per row block), while ``clip_burst_pairs``
@@ -173,14 +174,16 @@ def floor(info) -> None:
     from captune.agent.config import ClusterSection
 
     rng = np.random.default_rng(1)
-    null = {}
-    for n in (3, 5, 8, 12, 20, 33, 60):
-        x = [rng.normal(size=(n, DIM)) for _ in range(50)]
-        null[n] = [max(cluster_event(v / np.linalg.norm(v, axis=1, keepdims=True), ClusterSection(),
-                                     np.random.default_rng(k))[1]["tried"].values()) for k, v in enumerate(x)]
+    spectra = {"isotropic": np.ones(DIM), "decaying (rank^-0.7)": np.arange(1, DIM + 1) ** -0.7}
+    for name, scale in spectra.items():
+        null = {}
+        for n in (3, 5, 8, 12, 20, 33, 60):
+            x = [(rng.normal(size=(n, DIM)) + 3 * rng.normal(size=DIM)) * scale for _ in range(50)]
+            null[n] = [max(cluster_event(v / np.linalg.norm(v, axis=1, keepdims=True), ClusterSection(),
+                                         np.random.default_rng(k))[1]["tried"].values()) for k, v in enumerate(x)]
+        print(f"best silhouette of structureless events, {name} (50 each), 99th percentile / max: " + ", ".join(
+            f"n={n} {np.quantile(v, 0.99):.3f}/{max(v):.3f}" for n, v in null.items()))
     planted = [max(ev["tried"].values()) for ev in info["events"].values() if ev["tried"]]
-    print("best silhouette of structureless events (50 each), 99th percentile / max: " + ", ".join(
-        f"n={n} {np.quantile(v, 0.99):.3f}/{max(v):.3f}" for n, v in null.items()))
     print(f"best silhouette of the planted events: min {min(planted):.3f}, 1st percentile "
           f"{np.quantile(planted, 0.01):.3f}, median {np.median(planted):.3f}")
 
