@@ -7,6 +7,7 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from captune.agent import cluster
 from captune.agent.cluster import SILHOUETTE_FLOOR, cluster_photos, kmeans, silhouettes, silhouettes_sampled
 from captune.agent.config import ClusterSection
 from captune.agent.records import Photo
@@ -177,3 +178,14 @@ def test_kmeans_inertia_matches_scikit_learn_with_as_many_runs():
             row.append(ours / KMeans(k, n_init=4, random_state=0).fit(x).inertia_)
         ratios.append(row)
     assert (np.median(ratios, axis=0) <= 1.02).all() and np.max(ratios) <= 1.1
+
+
+def test_large_events_score_the_silhouette_on_a_seeded_sample(monkeypatch):
+    monkeypatch.setattr(cluster, "SILHOUETTE_SAMPLE", 40)
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(80, 5))
+    labels = rng.integers(0, 3, size=(1, 80))
+    rows = np.sort(np.random.default_rng(0).choice(80, 40, replace=False))
+    ours = silhouettes_sampled(x, labels, np.random.default_rng(0))[0]
+    assert ours == pytest.approx(silhouette_score(x[rows], labels[0, rows]))
+    assert ours != pytest.approx(silhouette_score(x, labels[0]))
