@@ -8,10 +8,13 @@
 - Groups: k-means on the CLIP embeddings (L2-normalised), or, with ``use_label_features``, on
   ``[embedding, label_weight * label scores]`` (each label's scores z-scored over all the photos
   clustered when ``label_norm: zscore``; the fused vector L2-normalised when ``fuse_normalize``).
-  ``k: auto`` tries k = 2 .. min(max_k, n - 1) and keeps the best silhouette (euclidean distance
-  between the feature vectors, which on unit vectors is monotone in cosine distance). An event
-  is one group, with the reason recorded, when it has fewer than 3 photos (silhouette needs
-  2 <= k <= n - 1) or when its best silhouette is below ``SILHOUETTE_FLOOR``. A number k is
+  ``k: auto`` tries k = 2 .. min(max_k, n - 1, n / min_mean_images_per_post) and keeps the best
+  silhouette (euclidean distance between the feature vectors, which on unit vectors is monotone
+  in cosine distance). The bound n / 3 is there because on photos of distinct scenes the
+  silhouette keeps rising with k: on the demo photos it chose k = 10 for an event of 20 photos and
+  the run made 43 posts of 1-2 photos from 92. An event is one group, with the reason recorded,
+  when it has fewer than 3 photos (silhouette needs 2 <= k <= n - 1), when no k >= 2 is allowed,
+  or when its best silhouette is below ``SILHOUETTE_FLOOR``. A number k is
   capped by the event's photos. Groups are named ``e01-c01``, ... in order of their first photo.
 - No group holds more than ``max_images_per_post``: a larger one is split by 2-means, again and
   again (recursive bisection); a group 2-means cannot split (identical vectors) is cut in time order.
@@ -137,7 +140,11 @@ def choose_k(x: np.ndarray, cfg: ClusterSection, rng: np.random.Generator) -> tu
     if cfg.k == "auto":
         if n < 3:
             return one, _decision(1, None, f"single cluster: {n} photo(s); silhouette needs at least 3")
-        ks = list(range(2, min(cfg.max_k, n - 1) + 1))
+        top = min(cfg.max_k, n - 1, n // cfg.min_mean_images_per_post)
+        if top < 2:
+            return one, _decision(1, None, f"single cluster: {n} photos; two groups would average fewer than "
+                                           f"{cfg.min_mean_images_per_post} (cluster.min_mean_images_per_post)")
+        ks = list(range(2, top + 1))
         labelings = kmeans(x, ks, N_INIT, rng)
         scores = silhouettes_sampled(x, labelings, rng)
         tried = {str(k): _round(s) for k, s in zip(ks, scores, strict=True)}

@@ -90,6 +90,8 @@ class ClusterSection(Schema):
     """No post holds more photos: larger groups are split in two until they fit."""
     max_k: int = Field(12, ge=2)
     """auto: the largest k tried per event."""
+    min_mean_images_per_post: int = Field(3, ge=1)
+    """auto: no k that leaves an event's groups fewer than this many photos on average (k <= n / this)."""
     use_label_features: bool = False
     """Fuse the label scores into the embedding before clustering."""
     label_weight: float = Field(0.35, ge=0)

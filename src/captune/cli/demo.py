@@ -1,6 +1,7 @@
 """``captune demo`` (the whole job on the shapes world or your data: ``captune.demo.run.run_demo``),
 ``captune demo world`` (generate the shapes world: ``captune.demo.world.generate``),
-``captune demo photos`` (an event photo dump for the agent: ``captune.demo.photos.generate_photos``) and
+``captune demo photos`` (an event photo dump for the agent: ``captune.demo.photos.generate_photos``),
+``captune demo agent`` (the agent on that dump: ``captune.demo.agent.run_demo_agent``) and
 ``captune demo build-base`` (train the shipped demo models: ``captune.demo.build.build_base``).
 
 Tests in tests/unit/demo/test_demo_cli.py, test_photos.py and test_shipped.py.
@@ -126,6 +127,39 @@ def demo_photos(as_json: bool, **kwargs) -> None:
 
 def _kinds(part: dict) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in part["kinds"].items())
+
+
+@demo.command("agent")
+@click.argument("overrides", nargs=-1)
+@click.option("--out", "out_dir", default="runs/agent-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the dump (OUT/dump) and the agent's files (posts, stages, summary.json, report.html).")
+@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="The demo's fine-tuned adapter (e.g. runs/demo/run/checkpoints/best) for model and hybrid captions.")
+@click.option("--mode", type=click.Choice(["template", "model", "hybrid"]), default=None,
+              help="Caption mode (default: hybrid with --adapter, else template).")
+@click.option("--events", "n_events", default=6, show_default=True, type=click.IntRange(1, 8), help="Events in the dump.")
+@click.option("--images", "n_images", default=120, show_default=True, type=click.IntRange(min=20),
+              help="Readable photos in the dump.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the dump.")
+@json_option("Print summary.json.")
+def demo_agent(overrides, out_dir, adapter, mode, n_events, n_images, seed, as_json) -> None:
+    """Run the photo-to-post agent on a shapes-world photo dump and measure every stage.
+
+    Writes the dump (as `captune demo photos`), runs `captune agent run` on it with the shipped
+    tiny CLIP and captioner, and prints each stage's figures against the dump's truth. key=value
+    overrides apply to the agent's configuration (src/captune/demo/agent.yaml).
+    """
+    from captune.cli.agent import stage_table
+    from captune.demo.agent import run_demo_agent
+
+    log = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    result = run_demo_agent(out_dir, adapter=adapter, mode=mode or ("hybrid" if adapter else None),
+                            n_events=n_events, n_images=n_images, seed=seed, overrides=overrides, log=log)
+    if as_json:
+        echo_json(result.summary)
+        return
+    click.echo(stage_table(result.summary))
+    click.echo(f"report: {result.out_dir / 'report.html'}")
 
 
 @demo.command("build-base")

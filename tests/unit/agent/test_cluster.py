@@ -82,7 +82,7 @@ def test_two_separated_blobs_give_two_clusters_with_a_high_silhouette():
     out, info = cluster_photos(photos, ClusterSection(max_images_per_post=10), emb)
     event = ev0(info)
     assert event["k"] == 2 and event["silhouette"] > 0.5
-    assert set(event["tried"]) == {str(k) for k in range(2, 13)}
+    assert set(event["tried"]) == {str(k) for k in range(2, 20 // 3 + 1)}  # k <= n / min_mean_images_per_post
     truth = order < 10
     clusters = np.array([p.cluster for p in out])
     assert len(set(clusters[truth])) == 1 and len(set(clusters[~truth])) == 1
@@ -207,3 +207,13 @@ def test_blas_runs_on_one_thread_while_clustering(monkeypatch):
     with threadpool_limits(2, user_api="blas"):
         cluster_photos(photos, ClusterSection(), emb)
     assert seen and set(seen) == {1}
+
+
+def test_auto_k_never_makes_groups_average_fewer_than_the_minimum():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(20, 16))  # 20 distinct scenes: the silhouette keeps rising with k
+    photos, emb = make(x, [60.0 * i for i in range(20)])
+    _, info = cluster_photos(photos, ClusterSection(min_mean_images_per_post=3), emb)
+    assert max(int(k) for k in ev0(info)["tried"]) == 6 and ev0(info)["k"] <= 6
+    _, info = cluster_photos(photos[:5], ClusterSection(min_mean_images_per_post=3), emb)
+    assert ev0(info)["k"] == 1 and "min_mean_images_per_post" in ev0(info)["reason"]
