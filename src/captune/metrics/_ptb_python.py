@@ -64,6 +64,8 @@ _DIRECT_CONTEXT = 4000  # characters of the following captions the direct path l
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
+_PERIOD_GAP_TEXT = re.compile(r"\. (?!\n)")  # a period ending a word inside a caption
+_SPACE_AFTER_BREAK = re.compile("\n [" + "".join(sorted(_SPACE_START)) + "]")  # a caption starting with one
 # What a word tells about the space after it.
 DOT, NUM_END, NUM_START = 1, 4, 8
 
@@ -104,6 +106,32 @@ def piece_tokens(piece: str, follow: str) -> list[str]:
     lead = " " if piece[0] in _SPACE_START else ""
     (tokens,) = lex_lines(lead + piece + follow, len(lead) + len(piece))
     return tokens
+
+
+# Closing punctuation that no token starting in a run of letters before it can take in: a word
+# of letters (or of characters outside the BMP, which the lexer drops one by one) followed by a
+# run of these, periods and spaces ("bench!!!", "cat),", "dog...", "room. ...") gives the tokens of
+# the word, then those of the run, which the lexer reads as if nothing came before it (it has no
+# look-behind). A period right after the word may belong to it (abbreviations, "word.," and
+# "word." before a line end), so there the run must go on, with a character other than ",;:",
+# and the word must not be an abbreviation (tested against the lexer).
+_PUNCT_RUN = frozenset('!?,;:()[]{}"*~\u2026\u2014\u2013\u00ab\u00bb\u201c\u201d\u201e')
+_RUN_CHARS = _PUNCT_RUN | {".", " "}
+
+
+def punctuation_run(piece: str) -> int:
+    """Where a run of punctuation ending ``piece`` starts after a word it cannot change; 0 if none."""
+    k = len(piece)
+    while k and piece[k - 1] in _RUN_CHARS:
+        k -= 1
+    if k == 0 or k == len(piece) or piece[k] == " ":
+        return 0
+    word = piece[:k]
+    if not (word.isalpha() or min(word) > "\uffff"):
+        return 0
+    if piece[k] == "." and (piece[k + 1 : k + 2] in ("", ",", ";", ":") or lexer.is_abbreviation(word + ".")):
+        return 0
+    return k
 
 
 def _follow_free_word(piece: str) -> bool:
@@ -180,7 +208,12 @@ class PythonTokenizer:
         return len(self.words) + len(self.entry_text) + len(self.tails) + len(self.segments)
 
     def learn_word(self, word: str) -> int:
-        return self.add_word(word, " ".join(t for t in piece_tokens(word, " ") if t not in PUNCTUATIONS))
+        cut = punctuation_run(word)
+        if cut:  # "bench!!!": the texts of "bench" and "!!!", each learnt once
+            text = _join(self.word_text[self.word_id[word[:cut]]], self.word_text[self.word_id[word[cut:]]])
+        else:
+            text = " ".join(t for t in piece_tokens(word, " ") if t not in PUNCTUATIONS)
+        return self.add_word(word, text)
 
     def add_word(self, word: str, text: str) -> int:
         wid = self.word_id[word] = len(self.words)
@@ -254,7 +287,7 @@ class PythonTokenizer:
         """
         state = np.frombuffer(self.word_tail, np.int32)[tail_wid]
         if (state == TAIL_UNKNOWN).any():
-            for w in np.unique(tail_wid[state == TAIL_UNKNOWN]).tolist():
+            for w in dict.fromkeys(tail_wid[state == TAIL_UNKNOWN].tolist()):  # (np.unique imports numpy.ma)
                 self.word_tail[w] = self.tail_state(w)
             state = np.frombuffer(self.word_tail, np.int32)[tail_wid]
         state[-1] = min(state[-1], TAIL_CONTEXT)  # the last caption is followed by the end of the file
@@ -305,9 +338,9 @@ class PythonTokenizer:
             hits = _ascii_hits(joined.encode("ascii"))
         else:  # string searches: a regex scan for all of these would cost more than the tokenization
             hits = _find_all(joined, "<") + _find_all(joined, "  ")
-            hits += [p for p in _find_all(joined, ". ") if joined[p + 2 : p + 3] != "\n"]
+            hits += [m.start() for m in _PERIOD_GAP_TEXT.finditer(joined)]
             hits += [m.start() for m in _DIGIT_GAP.finditer(joined)]
-            hits += [p + 2 for c in _SPACE_START for p in _find_all(joined, "\n " + c)]
+            hits += [m.start() + 2 for m in _SPACE_AFTER_BREAK.finditer(joined)]
             hits += [0] if joined[:1] == " " or joined[:1] in _SPACE_START else []
             hits += [len(joined) - 1] if joined[-1:] == " " else []
         if len(hits) == 0:
@@ -328,65 +361,117 @@ class PythonTokenizer:
         key = (piece, follow)
         text = self.tails.get(key)
         if text is None:
-            text = self.tails[key] = filter_line(" ".join(piece_tokens(piece, follow)))
+            cut = punctuation_run(piece)
+            if cut:
+                text = _join(self.word_text[self.word_id[piece[:cut]]], self.tail(piece[cut:], follow))
+            else:
+                text = filter_line(" ".join(piece_tokens(piece, follow)))
+            self.tails[key] = text
         return text
 
     def is_follow_free(self, tail: str) -> bool:
-        """Whether the tokens of a caption ending in ``tail`` never depend on the next caption."""
+        """Whether the text of a caption ending in ``tail``, or of ``tail`` before a space and
+        more words, never depends on what follows (an acronym that repeats its period before a
+        capital still gives the same text: the period is dropped)."""
         free = self.follow_free.get(tail)
         if free is None:
-            if tail[:-1].isascii() and tail[:-1].isalpha() and not lexer.is_abbreviation(tail):
+            cut = punctuation_run(tail)
+            if cut:
+                free = self.is_follow_free(tail[cut:])  # the word's tokens are its own
+            elif tail[:-1].isascii() and tail[:-1].isalpha() and not lexer.is_abbreviation(tail):
                 free = True  # "word." is always "word" + "." (see piece_tokens)
             else:
-                free = len({tuple(piece_tokens(tail, p)) for p in _PROBES}) == 1
+                free = len({filter_line(" ".join(piece_tokens(tail, p))) for p in _PROBES}) == 1
             self.follow_free[tail] = free
         return free
 
     def slow_caption(self, captions: list[str], i: int, texts: list[str], entry: np.ndarray, last: list[int]) -> int:
-        """Tokenize caption ``i`` by segments (or directly), put its line in place of its words.
+        """Put the texts of caption ``i``'s runs of words (or of its whole line, lexed directly)
+        in place of its words' texts.
 
         Returns the number of captions done (more than one when a token runs over a line end).
         """
-        lines = [self.caption(captions, i)]
-        if lines[0] is None:
-            lines = direct(captions, i)
+        runs = self.caption_runs(captions, i)
+        if runs is not None:
+            a = last[i - 1] + 2 if i else 0
+            for first, end, text in runs:
+                texts[a + first : a + end + 1] = [""] * (end - first) + [text]
+                entry[a + first : a + end], entry[a + end] = EMPTY, self.entry(text)
+            return 1
+        lines = direct(captions, i)
         for k, line in enumerate(lines):
             a, b = last[i + k - 1] + 2 if i + k else 0, last[i + k]
             texts[a : b + 1] = [""] * (b - a) + [line]
             entry[a:b], entry[b] = EMPTY, self.entry(line)
         return len(lines)
 
-    def caption(self, captions: list[str], i: int) -> str | None:
-        """Caption ``i`` lexed in segments that the lexer cannot see across; None: lex directly."""
-        if "<" in captions[i]:
+    def caption_runs(self, captions: list[str], i: int) -> list[tuple[int, int, str]] | None:
+        """(first word, last word, text) of the runs of caption ``i``'s words that the lexer reads
+        together, and of the run that ends it; every other word has its own text. None: lex the
+        caption directly."""
+        cap = captions[i]
+        if "<" in cap:
             return None  # an SGML tag may span any number of words (and lines)
-        parts = captions[i].split(" ")
-        idx = [k for k, p in enumerate(parts) if p]
-        if not idx or (idx[0] == 0 and parts[0][0] in _SPACE_START):
-            return "" if not idx else None
-        flags = [word_flags(parts[k]) for k in idx]
-        texts, start = [], 0
-        for k in range(len(idx) - 1):
-            if flags[k] & DOT or (flags[k] & NUM_END and flags[k + 1] & NUM_START):
-                continue  # the lexer may see past this space: keep the words together
-            texts.append(self.segment(" ".join(parts[idx[start] : idx[k] + 1])))
-            start = k + 1
-        tail = " ".join(parts[idx[start] : idx[-1] + 1])
+        parts = cap.split(" ")
+        if parts[0][:1] in _SPACE_START:
+            return None
+        runs: list[list[int]] = []
+        for m in _MAY_JOIN.finditer(cap):  # words the lexer may read on from, and the next word
+            k = cap.count(" ", 0, m.start())
+            after = k + len(m.group(1))
+            if self.joined(parts[k], parts[after], word_flags(parts[k]), word_flags(parts[after])):
+                if runs and runs[-1][1] == k:
+                    runs[-1][1] = after
+                else:
+                    runs.append([k, after])
+        end = len(parts) - 1
+        while end >= 0 and not parts[end]:
+            end -= 1
+        if end < 0:
+            return []  # no words: every text is empty already
+        first = runs.pop()[0] if runs and runs[-1][1] == end else end
+        tail = " ".join(parts[first : end + 1])
         follow = " " if parts[-1] == "" else ("\n" if i + 1 < len(captions) else "")
         if tail[-1] == "." and not self.is_follow_free(tail):
             follow = follow_text(captions, i)
             if follow is None:
                 return None
-        texts.append(self.tail(tail, follow))
-        return " ".join(t for t in texts if t)
+        out = [(a, b, self.segment(parts[a : b + 1])) for a, b in runs]
+        return [*out, (first, end, self.tail(tail, follow))]
 
-    def segment(self, seg: str) -> str:
+    def joined(self, word: str, after: str, flags: int, after_flags: int) -> bool:
+        """Whether the lexer may see past the space between ``word`` and the word ``after`` it.
+
+        It may after a period (abbreviations, acronyms before a capital, spaced ellipses) unless
+        ``word``'s text does not depend on what follows and ``after`` does not start with a period;
+        and between a number or ")" and a number (fractions, phone numbers).
+        """
+        if flags & NUM_END and after_flags & NUM_START:
+            return True
+        return bool(flags & DOT) and (after[0] == "." or not self.is_follow_free(word))
+
+    def segment(self, words: list[str]) -> str:
+        """Text of words that the lexer reads as one piece (a single word: its cached text)."""
+        if len(words) == 1:
+            return self.word_text[self.word_id[words[0]]]
+        seg = " ".join(words)
         text = self.segments.get(seg)
         if text is None:
-            text = self.segments[seg] = " ".join(t for t in piece_tokens(seg, " ") if t not in PUNCTUATIONS)
+            cut = punctuation_run(seg)
+            if cut:  # "room. ...": "room", then ". ..."
+                text = _join(self.word_text[self.word_id[seg[:cut]]], self.segment(seg[cut:].split(" ")))
+            else:
+                text = " ".join(t for t in piece_tokens(seg, " ") if t not in PUNCTUATIONS)
+            self.segments[seg] = text
         return text
 
 
+def _join(a: str, b: str) -> str:
+    """Two texts of tokens as one (either may be empty)."""
+    return f"{a} {b}" if a and b else a or b
+
+
+_MAY_JOIN = re.compile(r"[.\d)]( +)(?=[^ ])")  # a period, digit or ")" ending a word, spaces, a word
 _PERIOD_GAP = re.compile(rb"\. (?=[^\n])")  # a period ending a word inside a caption
 
 

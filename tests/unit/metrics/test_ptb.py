@@ -169,3 +169,54 @@ def test_lexer_rule_index_stays_within_its_bound(monkeypatch):
     monkeypatch.setattr(lexer, "_BY_FIRST_CHAR", {})
     assert tokenize([text]) == expected
     assert 0 < len(lexer._BY_FIRST_CHAR) <= 20
+
+
+PUNCT_BASES = ["bench", "A", "x", "I", "Mr", "etc", "Co", "No", "Fig", "vs", "http", "cannot", "gonna", "Calif",
+               "pro", "anti", "l", "d", "O", "y", "C", "c", "f", "S", "Cap", "n", "AT", "and", "w", "www", "US",
+               "caf\u00e9", "na\u00efve", "\u03a3\u03bf\u03c6\u03af\u03b1", "\u03a3\u039f\u03a6\u0399\u0391",
+               "\uc544\uc774\ub4e4", "\u0431\u0435\u0436\u0438\u0442", "\u6771\u4eac", "\u00df", "\u0130stanbul",
+               "\u00aa", "\u01c5", "\u0645\u0631\u062d\u0628\u0627", "\u0915\u092a", "\U0001f600",
+               "\U0001f44d\U0001f3fd", "\U00010000"]
+FOLLOWS = [" ", "", "\n", "\nThe x", " 5", "\n<b> x", "\n\nx", " (x)"]
+
+
+def punctuation_runs(rng: random.Random) -> list[str]:
+    chars = sorted(_ptb_python._PUNCT_RUN)
+    runs = chars + ["".join(rng.choice(chars) for _ in range(rng.randint(2, 4))) for _ in range(100)]
+    dotted = chars + [".", " ", "  "]
+    runs += ["." + "".join(rng.choice(dotted) for _ in range(rng.randint(1, 5))) for _ in range(100)]
+    return [r for r in runs if r.strip(" ") == r.rstrip(" ")]  # a run does not start with a space
+
+
+def test_words_before_a_punctuation_run_are_lexed_apart_as_the_lexer_does():
+    tokenizer = _ptb_python.PythonTokenizer()
+    checked = 0
+    for base in PUNCT_BASES:
+        for run in punctuation_runs(random.Random(21)):
+            piece = base + run
+            if _ptb_python.punctuation_run(piece) != len(base):
+                assert run[0] == "." and (run[1:2] in (",", ";", ":") or lexer.is_abbreviation(base + "."))
+                continue
+            checked += 1
+            exact = lambda follow: filter_line(" ".join(_ptb_python.lex_lines(piece + follow, len(piece))[0]))  # noqa: E731
+            if " " not in piece:
+                assert tokenizer.word_text[tokenizer.word_id[piece]] == exact(" "), piece
+            assert tokenizer.segment(piece.split(" ")) == exact(" "), piece
+            for follow in FOLLOWS:
+                assert tokenizer.tail(piece, follow) == exact(follow), (piece, follow)
+            free = len({exact(follow) for follow in _ptb_python._PROBES}) == 1
+            assert tokenizer.is_follow_free(piece) == free, piece
+    assert checked > 7000
+
+
+def test_punctuation_runs_in_captions_match_whole_file_lexing():
+    rng = random.Random(22)
+    chars = sorted(_ptb_python._PUNCT_RUN) + [".", ". ", "'", "-", "@", "#", "/", "&"]
+    caps = []
+    for caption in captions(1500, seed=23):
+        words = caption.split(" ")
+        for _ in range(rng.randint(1, 3)):
+            k = rng.randrange(len(words))
+            words[k] += "".join(rng.choice(chars) for _ in range(rng.randint(1, 3)))
+        caps.append(" ".join(words))
+    assert tokenize(caps) == lex_whole_file(caps)
