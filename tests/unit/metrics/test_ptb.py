@@ -188,6 +188,11 @@ def punctuation_runs(rng: random.Random) -> list[str]:
     return [r for r in runs if r.strip(" ") == r.rstrip(" ")]  # a run does not start with a space
 
 
+def exact_text(piece: str, follow: str) -> str:
+    """What the lexer makes of ``piece`` followed by ``follow``, filtered as pycocoevalcap does."""
+    return filter_line(" ".join(_ptb_python.lex_lines(piece + follow, len(piece))[0]))
+
+
 def test_words_before_a_punctuation_run_are_lexed_apart_as_the_lexer_does():
     tokenizer = _ptb_python.PythonTokenizer()
     checked = 0
@@ -198,13 +203,12 @@ def test_words_before_a_punctuation_run_are_lexed_apart_as_the_lexer_does():
                 assert run[0] == "." and (run[1:2] in (",", ";", ":") or lexer.is_abbreviation(base + "."))
                 continue
             checked += 1
-            exact = lambda follow: filter_line(" ".join(_ptb_python.lex_lines(piece + follow, len(piece))[0]))  # noqa: E731
             if " " not in piece:
-                assert tokenizer.word_text[tokenizer.word_id[piece]] == exact(" "), piece
-            assert tokenizer.segment(piece.split(" ")) == exact(" "), piece
+                assert tokenizer.word_text[tokenizer.word_id[piece]] == exact_text(piece, " "), piece
+            assert tokenizer.segment(piece.split(" ")) == exact_text(piece, " "), piece
             for follow in FOLLOWS:
-                assert tokenizer.tail(piece, follow) == exact(follow), (piece, follow)
-            free = len({exact(follow) for follow in _ptb_python._PROBES}) == 1
+                assert tokenizer.tail(piece, follow) == exact_text(piece, follow), (piece, follow)
+            free = len({exact_text(piece, follow) for follow in _ptb_python._PROBES}) == 1
             assert tokenizer.is_follow_free(piece) == free, piece
     assert checked > 7000
 
