@@ -40,7 +40,7 @@ from captune.review.store import RatingError, Session, Study
 COOKIE = "captune_review"
 MAX_BODY = 64 * 1024
 RATE, BURST = 20.0, 40.0
-LOGIN_RATE, LOGIN_BURST = 0.5, 10.0  # per client address: tokens are 256-bit, this only keeps the log quiet
+LOGIN_RATE, LOGIN_BURST = 2.0, 60.0  # per client address (a class behind one NAT signs in at once); tokens are 256-bit
 API_PREFIXES = ("/api/", "/images/")
 
 

@@ -24,6 +24,7 @@ import random
 import secrets
 import sqlite3
 import string
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -93,6 +94,7 @@ class Study:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.path = self.folder / DB_FILE
+        self._local = threading.local()
         if not self.path.exists():
             raise CaptuneError(f"{self.folder}: no study here ({DB_FILE} missing); create one with "
                                "`captune review create`")
@@ -106,34 +108,37 @@ class Study:
 
     # ---- connections ----
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA synchronous = FULL")
+        """This thread's connection (opened once per thread: the server's worker threads reuse theirs)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = FULL")
+            self._local.db = db
         return db
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for a few queries (one deferred transaction)."""
         db = self._connect()
+        db.execute("BEGIN")
         try:
             yield db
         finally:
-            db.close()
+            db.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on an error."""
         db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def hash(self, token: str) -> str:
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
