@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,18 +22,30 @@ def test_every_file_is_a_record_and_bad_files_have_reasons(tmp_path: Path):
     data = good.read_bytes()
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
     sample("coins").save(tmp_path / "anim.gif")
-    (tmp_path / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
     sample("chelsea").save(tmp_path / "b.webp")
     photos = {p.id: p for p in ingest(tmp_path)}
-    assert set(photos) == {"a/good.jpg", "empty.jpg", "text.jpg", "truncated.jpg", "anim.gif", "phone.heic", "b.webp"}
+    assert set(photos) == {"a/good.jpg", "empty.jpg", "text.jpg", "truncated.jpg", "anim.gif", "b.webp"}
     reasons = {k: p.reason for k, p in photos.items() if p.status == "rejected"}
     assert reasons["empty.jpg"] == "empty file"
     assert reasons["text.jpg"] == "not an image"
     assert reasons["truncated.jpg"] == "truncated"
     assert reasons["anim.gif"].startswith("unsupported format GIF")
-    assert "pillow-heif" in reasons["phone.heic"] or "unsupported" in reasons["phone.heic"]
     assert photos["a/good.jpg"].status == photos["b.webp"].status == "ok"
-    assert len(reasons) == 5
+    assert len(reasons) == 4
+
+
+def test_heic_is_read_with_pillow_heif_and_rejected_with_the_hint_without(tmp_path: Path):
+    from captune.agent.ingest import heif_available
+
+    assert heif_available()  # pillow-heif is a test dependency (the heic extra)
+    sample("coffee").save(tmp_path / "phone.heic")
+    p = read_photo(tmp_path / "phone.heic", tmp_path, heif=True)
+    assert p.status == "ok" and (p.width, p.height) == (600, 400)
+    without = ("import sys; sys.modules['pillow_heif'] = None\n"  # as if it were not installed
+               "from captune.agent.ingest import ingest\n"
+               f"print(ingest({str(tmp_path)!r})[0].reason)")
+    reason = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True, check=True).stdout
+    assert "unsupported format HEIC" in reason and "pip install pillow-heif" in reason
 
 
 def test_exif_time_with_subseconds_and_file_time_flagged(tmp_path: Path):
