@@ -1,7 +1,6 @@
 """Open the agent's report of a demo run in headless Chromium: the sections, every post's montage
 loaded, nothing fetched from the network, a clean console; screenshot in test-artifacts/agent-report.png."""
 
-from pathlib import Path
 
 import pytest
 from test_report_browser import ARGS, ARTIFACTS

@@ -31,7 +31,7 @@ def test_demo_photos_meet_the_stage_targets(demo_run):
 
 
 def test_every_file_ends_somewhere_with_a_reason(demo_run):
-    out, summary = demo_run
+    out, _ = demo_run
     files = {p.relative_to(out / "dump" / "photos").as_posix() for p in (out / "dump" / "photos").rglob("*")
              if p.is_file()}
     final = [json.loads(line) for line in (out / "stages" / "final.jsonl").read_text().splitlines()]
@@ -42,7 +42,7 @@ def test_every_file_ends_somewhere_with_a_reason(demo_run):
 
 
 def test_hybrid_posts_record_who_wrote_them(demo_run):
-    out, summary = demo_run
+    out, _ = demo_run
     posts = [json.loads(line) for line in (out / "posts.jsonl").read_text().splitlines()]
     for post in posts:
         assert post["mode"] == "hybrid" and post["source"] in ("model", "template")
@@ -58,8 +58,8 @@ def test_agent_run_command_on_the_dump_reuses_the_cache(demo_run, tmp_path):
     out, first = demo_run
     args = ["agent", "run", "--photos", str(out / "dump" / "photos"), "--out", str(tmp_path / "run"),
             "--truth", str(out / "dump" / "truth.json"), "--cache", str(out / "cache"),
-            "embeddings.model=shapes-clip", "categorize.labels=[portrait, group photo, stage, night, outdoors, "
-            "indoors, colourful]", "--json"]
+            "embeddings.model=shapes-clip",
+            "categorize.labels=[portrait, group photo, stage, night, outdoors, indoors, colourful]", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -205,10 +205,10 @@ def _part_of_day(hour: int) -> str:
 
 
 def _caption(posts: list[Post], photos: list[Photo], cfg: AgentConfig, out: Path, clip, log) -> list[Post]:
+    import shutil
+
     from captune.agent.captioner import caption_posts
     from captune.agent.ingest import open_photo
-
-    import shutil
 
     shutil.rmtree(out / "posts", ignore_errors=True)  # no files left from an earlier run's posts
     by_id = {p.id: p for p in photos}
