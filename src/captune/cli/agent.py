@@ -74,8 +74,7 @@ def stage_table(summary: dict) -> str:
     s = summary
     sizes = s["images_per_post"]
     lines = [f"{s['photos']} files: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in s["status"].items()),
-             f"{s['posts']} posts, {sum(sizes)} photos in posts (per post: {min(sizes, default=0)}-"
-             f"{max(sizes, default=0)})",
+             f"{s['posts']} posts, {sum(sizes)} photos in posts (per post: {min(sizes, default=0)}-{max(sizes, default=0)})",
              "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds"].items())]
     for mode, d in s.get("clipscore", {}).items():
         lines.append(f"CLIPScore ({mode}): mean {d['mean']:.3f}, median {d['median']:.3f}, "
