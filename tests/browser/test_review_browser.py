@@ -56,7 +56,10 @@ def _rate_all(page, base: str, token: str, keyboard: bool, shot: str) -> list[st
             page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
         if keyboard:
             page.keyboard.type("4" * 4)  # 2 captions x 2 criteria, the cursor moves on after each score
+            page.keyboard.press("=")
+            assert page.locator("#prefer button.on").get_attribute("data-choice") == "tie"
             page.keyboard.press("a")
+            assert page.locator("#prefer button.on").get_attribute("data-choice") == "A"
         else:
             for slot, score in (("A", "4"), ("B", "5")):  # alice gives 4 throughout: they agree on A only
                 for button in page.locator(f".caption[data-slot='{slot}'] .score").all():

@@ -27,10 +27,14 @@ from captune.demo.run import DEMO_IMAGES, DEMO_STEPS
               help=f"Fine-tuning steps (default {DEMO_STEPS}, or 300 with --model).")
 @click.option("--seed", default=0, show_default=True, help="Seed for data, split and training.")
 @click.option("--clip-model", default=None, help="CLIP model for CLIPScore (default: the shipped tiny CLIP in the embedded demo).")
+@click.option("--review", is_flag=True,
+              help="Also create a blind review study of base vs fine-tuned on the test images (OUT/review) "
+                   "and print its invite links and serve command.")
 @json_option("Print summary.json instead of the table.")
 @progress_option("progress bars")
 @click.pass_context
-def demo(ctx: click.Context, out, model, data, n_images, steps, seed, clip_model, as_json, progress) -> None:
+def demo(ctx: click.Context, out, model, data, n_images, steps, seed, clip_model, review, as_json,
+         progress) -> None:
     """Fine-tune a captioner, prove it got better, and write the report: the whole job.
 
     Without options it runs on the embedded shapes world with the shipped tiny models (a few
@@ -45,7 +49,7 @@ def demo(ctx: click.Context, out, model, data, n_images, steps, seed, clip_model
         click.echo(msg, err=as_json)
 
     summary = run_demo(out, model=model, data=data, n_images=n_images, steps=steps, seed=seed,
-                       clip_model=clip_model, progress=progress, echo=echo)
+                       clip_model=clip_model, progress=progress, echo=echo, review=review)
     if as_json:
         echo_json(summary)
         return

@@ -12,12 +12,7 @@ import click
 
 from captune.cli import csv_list, echo_json, json_option
 
-DEFAULT_PORT = 8000
-
-
-def invite_link(token: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
-    """The sign-in link: the token rides in the fragment, which the browser never sends anywhere."""
-    return f"http://{host}:{port}/login#token={token}"
+from captune.review.store import DEFAULT_PORT, invite_link
 
 
 @click.group("review")

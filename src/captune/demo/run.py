@@ -45,8 +45,12 @@ def run_demo(
     progress: bool | None = None,
     echo: Callable[[str], None] = print,
     overrides: Sequence[str] = (),
+    review: bool = False,
 ) -> dict[str, Any]:
     """Run the demo into ``out``; returns the summary also written to ``out/summary.json``.
+
+    ``review``: also create a blind review study of the base against the fine-tuned captions on
+    the test images (``out/review``, see ``demo_review_study``) and echo its invite links.
 
     ``overrides``: fine-tuning ``key=value`` settings applied after the demo's own (for a quicker
     recipe, as in the tests: ``["finetune.vision=frozen", "train.batch_size=8"]``).
@@ -61,11 +65,12 @@ def run_demo(
         from captune.demo.shipped import quiet_transformers
 
         with quiet_transformers():  # models of a few MB: no "Loading weights" bars between the steps
-            return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo, overrides)
-    return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo, overrides)
+            return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo, overrides, review)
+    return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo, overrides, review)
 
 
-def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo, overrides) -> dict[str, Any]:
+def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo, overrides,
+         review: bool = False) -> dict[str, Any]:
     from captune.io import write_json
 
     embedded = model is None
@@ -85,8 +90,27 @@ def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, ec
 
     written = build_report([run_dir], out=out, seed=seed, model_card=True)
     summary = _summary(evals, written, out, time.time() - t0)
+    if review:
+        summary["review"] = demo_review_study(out, seed, echo)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def demo_review_study(out: Path, seed: int, echo: Callable[[str], None]) -> dict[str, str]:
+    """A pairwise study of ``out/run/eval/base`` against ``finetuned`` on the test images in
+    ``out/review`` with raters rater1 and rater2; echoes the invite links (never written to disk:
+    the study keeps only their hashes) and returns the study folder and its serve command."""
+    from captune.review.store import create_study, invite_link
+
+    evals = out / "run" / "eval"
+    made = create_study(out / "review", {"base": evals / "base", "finetuned": evals / "finetuned"},
+                        pairwise=True, raters=["rater1", "rater2"], seed=seed)
+    serve = f"captune review serve {out / 'review'}"
+    echo(f"review study: {made['items']} test images, base vs fine-tuned, captions shown blind -> {out / 'review'}")
+    for name, token in [*made["raters"].items(), ("admin", made["admin"])]:
+        echo(f"  {name:<8} {invite_link(token)}")
+    echo(f"  serve it: {serve}")
+    return {"study": str(out / "review"), "serve": serve}
 
 
 def _prepare_data(out: Path, data, n_images: int, seed: int, echo) -> Path:

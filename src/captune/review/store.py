@@ -40,6 +40,7 @@ SCORES = range(1, 6)
 SESSION_SECONDS = 7 * 24 * 3600
 BUSY_TIMEOUT_MS = 10_000
 SLOTS = string.ascii_uppercase
+DEFAULT_PORT = 8000
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,6 +83,11 @@ class Session:
     rater: str
     role: str
     csrf: str
+
+
+def invite_link(token: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+    """The sign-in link: the token rides in the fragment, which the browser never sends anywhere."""
+    return f"http://{host}:{port}/login#token={token}"
 
 
 def now_iso() -> str:

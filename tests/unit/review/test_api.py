@@ -200,3 +200,10 @@ def test_pages_carry_a_nonce_csp_and_no_system_name(served):
     assert "script-src 'nonce-" in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert made["raters"]["alice"] not in r.text and not any(name in r.text for name in SYSTEMS)
+
+
+def test_a_class_signing_in_at_once_from_one_address_is_not_held_back(tmp_path):
+    made = make_study(tmp_path, raters=[f"r{k}" for k in range(12)], n_items=2)
+    app = create_app(made["study"])
+    codes = [TestClient(app).post("/api/login", json={"token": t}).status_code for t in made["raters"].values()]
+    assert codes == [200] * 12  # the first limit (10 per address) refused the last two
