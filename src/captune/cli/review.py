@@ -11,7 +11,6 @@ import ipaddress
 import click
 
 from captune.cli import csv_list, echo_json, json_option
-
 from captune.review.store import DEFAULT_PORT, invite_link
 
 

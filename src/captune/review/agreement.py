@@ -87,7 +87,7 @@ def percent_agreement(units: Iterable[Sequence[float]]) -> float | None:
     shares = []
     for u in units:
         if len(u) >= 2:
-            values, counts = np.unique(np.asarray(u), return_counts=True)
+            counts = np.unique(np.asarray(u), return_counts=True)[1]
             shares.append(float((counts * (counts - 1)).sum() / (len(u) * (len(u) - 1))))
     return float(np.mean(shares)) if shares else None
 

@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from study_helpers import free_port, make_study, start_server
@@ -17,7 +18,7 @@ def _listening_addresses(port: int) -> set[str]:
     found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         if os.path.exists(table):
-            for line in open(table).read().splitlines()[1:]:
+            for line in Path(table).read_text().splitlines()[1:]:
                 local, state = line.split()[1], line.split()[3]
                 address, hex_port = local.split(":")
                 if int(hex_port, 16) == port and state == "0A":
