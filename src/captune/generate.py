@@ -15,9 +15,13 @@ whole; a cut-off last line is dropped on resume).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +33,8 @@ from captune.config import Schema
 from captune.errors import CaptuneError
 from captune.provenance import KEY, default_postprocess
 
+IMAGE_WORKERS = 2
+"""Threads that decode and preprocess images ahead of the model in ``captune caption`` and ``evaluate``."""
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -126,27 +132,25 @@ def generate_captions(
     on_batch: Callable[[list[CaptionItem], list[list[list[str]]]], None] | None = None,
     progress: bool = False,
     features=None,
+    workers: int = 0,
 ) -> list[list[list[str]]]:
     """Captions for each decoding: ``out[d][i]`` is the list of candidates for ``items[i]``.
 
     Image features are computed once per batch and shared by all decodings; with a
-    ``FeatureCache`` (``features``) they are read from it instead.
+    ``FeatureCache`` (``features``) they are read from it instead. ``workers`` > 0: that many
+    threads decode and preprocess the next batches' images while the model runs on this one
+    (the same captions as without them).
     """
     from tqdm.auto import tqdm
-
-    from captune.data.images import load_image
-    from captune.models.blip2 import Example
-    from captune.models.prompt import render_prompt
 
     out: list[list[list[str]]] = [[] for _ in decodings]
     device = next(captioner.parameters()).device
     bar = tqdm(total=len(items), desc="captioning", unit="img", disable=not progress or None)
-    for start in range(0, len(items), batch_size):
-        chunk = list(items[start:start + batch_size])
-        examples = [Example(None if features else _image(it.image, load_image),
-                            render_prompt(prompt, it.meta) if it.prompt is None else it.prompt, None, it.image_id)
-                    for it in chunk]
-        batch = {k: v.to(device) for k, v in batcher.generation_batch(examples).items()}
+    chunks = [list(items[start:start + batch_size]) for start in range(0, len(items), batch_size)]
+    tokenizer_lock = threading.Lock()  # a fast tokenizer must not be used by two threads at once
+    prepare = functools.partial(_prepare, batcher, prompt, features is None, tokenizer_lock)
+    for chunk, prepared in zip(chunks, _prefetched(prepare, chunks, workers)):
+        batch = {k: v.to(device) for k, v in prepared.items()}
         with torch.inference_mode():
             if features is not None:
                 vision = torch.stack([features.get(it.image) for it in chunk]).to(device)  # [B, P+1, H]
@@ -154,7 +158,9 @@ def generate_captions(
                 vision = captioner.vision_embeds(batch.pop("pixel_values"))
             results = []
             for d in decodings:
-                texts = batcher.decode(_generate(captioner, batch, vision, d, [it.image_id for it in chunk]))
+                ids = _generate(captioner, batch, vision, d, [it.image_id for it in chunk])
+                with tokenizer_lock:
+                    texts = batcher.decode(ids)
                 n = d.num_return_sequences
                 results.append([texts[i * n:(i + 1) * n] for i in range(len(chunk))])
         for d_out, r in zip(out, results):
@@ -164,6 +170,37 @@ def generate_captions(
         bar.update(len(chunk))
     bar.close()
     return out
+
+
+def _prepare(batcher, prompt: str, with_images: bool, tokenizer_lock: threading.Lock, chunk) -> dict:
+    """The generation batch of ``chunk``: images decoded and preprocessed, prompts tokenized."""
+    from captune.data.images import load_image
+    from captune.models.blip2 import Example
+    from captune.models.prompt import render_prompt
+
+    images = [_image(it.image, load_image) if with_images else None for it in chunk]
+    examples = [Example(image, render_prompt(prompt, it.meta) if it.prompt is None else it.prompt, None, it.image_id)
+                for it, image in zip(chunk, images)]
+    with tokenizer_lock:
+        return batcher.generation_batch(examples)
+
+
+def _prefetched(prepare: Callable, chunks: list, workers: int) -> Iterator:
+    """``prepare(chunk)`` for each chunk in order; with ``workers`` threads, up to ``workers + 1``
+    chunks are prepared ahead of the one the caller is using."""
+    if workers <= 0:
+        yield from map(prepare, chunks)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="captune-images")
+    try:
+        pending = deque(pool.submit(prepare, c) for c in chunks[: workers + 1])
+        for ahead in chunks[workers + 1 :] + [None] * len(pending):
+            done = pending.popleft().result()
+            if ahead is not None:
+                pending.append(pool.submit(prepare, ahead))
+            yield done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _image(image, load_image):
@@ -342,7 +379,7 @@ def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, pro
     prompt = next(iter(keys.values()))["prompt"]  # the same in every key
     try:
         generate_captions(captioner, batcher, todo, list(decodings.values()), prompt, batch_size, on_batch=write,
-                          progress=progress)
+                          progress=progress, workers=IMAGE_WORKERS)
     finally:
         for log in logs.values():
             log.close()

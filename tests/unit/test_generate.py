@@ -233,3 +233,26 @@ def test_auto_dtype_is_bfloat16_on_a_cuda_gpu_and_float32_on_cpu(monkeypatch):
     assert resolve_dtype("auto") == "float32"  # emulated bfloat16 (before Ampere) is slow: stay in float32
     with pytest.raises(CaptuneError, match="dtype 'fp8'"):
         resolve_dtype("fp8")
+
+
+def test_prefetching_threads_give_the_same_captions(colour_data, monkeypatch):
+    import threading
+
+    from captune.generate import generate_captions, items_from_input
+    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+    from captune.models.tiny import build_tiny_blip2
+
+    net, processor = build_tiny_blip2("opt")
+    captioner, batcher = Blip2Captioner(net).eval(), Blip2Batcher(processor, net.config)
+    items = items_from_input(colour_data)
+    decodings = [decoding_preset("greedy", max_new_tokens=6), decoding_preset("beam", max_new_tokens=6)]
+    threads = set()
+    real = batcher.generation_batch
+    monkeypatch.setattr(batcher, "generation_batch",
+                        lambda examples: threads.add(threading.current_thread().name) or real(examples))
+    inline = generate_captions(captioner, batcher, items, decodings, "", batch_size=3)
+    assert threads == {threading.current_thread().name}
+    threads.clear()
+    ahead = generate_captions(captioner, batcher, items, decodings, "", batch_size=3, workers=2)
+    assert threads and all(name.startswith("captune-images") for name in threads)  # prepared in the pool
+    assert ahead == inline and len(inline[0]) == len(items) == 12
