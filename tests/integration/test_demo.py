@@ -25,7 +25,18 @@ ATTRIBUTE_MARGIN = 0.05  # the attribute delta may dip this far below 0 (measure
 def short_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo"
     messages = []
-    return out, run_demo(out, progress=False, echo=messages.append, **SHORT), messages
+    return out, run_demo(out, progress=False, echo=messages.append, review=True, **SHORT), messages
+
+
+def test_short_demo_ends_with_a_ready_review_study(short_demo):
+    from captune.review import Study
+
+    out, summary, messages = short_demo
+    study = Study(summary["review"]["study"])
+    n_test = len((out / "data" / "splits" / "test.jsonl").read_text().splitlines())
+    assert study.systems() == ["base", "finetuned"] and study.counts()["items"] == n_test
+    assert messages[-1].strip() == f"serve it: captune review serve {out / 'review'}"
+    assert "#token=" not in (out / "summary.json").read_text()  # tokens are shown once, never stored
 
 
 def test_short_demo_writes_summary_report_and_checkpoints(short_demo):
