@@ -159,9 +159,32 @@ class CaptionerSection(Schema):
 
 class PublisherSection(Schema):
     enabled: bool = False
-    """Publishing to Instagram is off unless enabled."""
+    """Publishing to Instagram is off unless enabled (live needs enabled, dry_run false and --live)."""
     dry_run: bool = True
-    """Write the posts folder and the plan only."""
+    """Write publish/plan.jsonl only: the requests publishing would make, nothing sent."""
+    graph_url: str = "https://graph.facebook.com/v23.0"
+    """The Instagram Graph API base URL, including its version."""
+    ig_user_id: str | None = None
+    """The Instagram professional account's user id (the {ig-user-id} of the Graph API)."""
+    access_token_env: str = "CAPTUNE_IG_TOKEN"
+    """Name of the environment variable holding the access token (the token itself is never in a file)."""
+    image_base_url: str | None = None
+    """Public URL where OUT_DIR/posts/ is hosted: OUT_DIR/posts/e01-p01/01.jpg is at IMAGE_BASE_URL/e01-p01/01.jpg."""
+    poll_interval_s: float = Field(5.0, gt=0)
+    """Seconds between container status checks; retries back off from it, doubling."""
+    poll_timeout_s: float = Field(300.0, gt=0)
+    """Give up waiting for a container to be FINISHED after this long (the post resumes on the next run)."""
+    max_posts_per_run: int = Field(10, ge=1)
+    """At most this many posts published per run (the account's daily cap is read from the API)."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Timeout of every HTTP request, in seconds."""
+
+    @field_validator("graph_url", "image_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://example.org/club-night")
+        return v.rstrip("/") if v else v
 
 
 class AgentConfig(Schema):

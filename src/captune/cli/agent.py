@@ -1,4 +1,5 @@
-"""``captune agent run``: a folder of event photos to Instagram posts (``captune.agent.pipeline``)."""
+"""``captune agent run``: a folder of event photos to Instagram posts (``captune.agent.pipeline``);
+``captune agent publish``: those posts to Instagram (``captune.agent.publish``)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,54 @@ def run(args, photos, out, truth, cache, help_config, as_json) -> None:
     result = run_and_report(cfg, photos, out, read_json(truth) if truth else None, cache, quiet=as_json)
     if as_json:
         echo_json(result.summary)
+
+
+@agent.command("publish")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("overrides", nargs=-1)
+@click.option("--post", "post_ids", multiple=True, metavar="POST_ID", help="Only this post (repeatable).")
+@click.option("--live", is_flag=True,
+              help="Publish for real (also needs publisher.enabled=true and publisher.dry_run=false).")
+@json_option("Print the run's outcome per post.")
+def publish(out_dir, overrides, post_ids, live, as_json) -> None:
+    """Publish OUT_DIR's posts to Instagram: captune agent publish OUT_DIR [--post ID ...] [--live] [key=value ...].
+
+    Reads OUT_DIR/posts.jsonl and OUT_DIR/config.yaml (overrides apply on top, e.g.
+    publisher.ig_user_id=1784... publisher.image_base_url=https://example.org/club-night).
+    Without --live, or with publisher.enabled false or publisher.dry_run true, nothing is sent:
+    it writes OUT_DIR/publish/plan.jsonl, the requests it would make. Live, the token is read from
+    the environment variable publisher.access_token_env (CAPTUNE_IG_TOKEN), every step is recorded
+    in OUT_DIR/publish/ledger.sqlite and a rerun resumes where it stopped: a post is published at
+    most once. Exit status 1 when a post failed, its outcome is unknown, or the token was refused.
+    """
+    from captune.agent.config import AgentConfig
+    from captune.agent.publish import publish as publish_posts
+    from captune.config import load_config
+
+    config = Path(out_dir) / "config.yaml"
+    cfg = load_config(AgentConfig, config if config.is_file() else None, overrides)
+    log = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    result = publish_posts(out_dir, cfg.publisher, live=live, post_ids=post_ids, log=log)
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        click.echo(publish_summary(result))
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def publish_summary(result) -> str:
+    """A few lines: the plan and what live publishing still needs, or the count per outcome."""
+    if result.mode == "dry_run":
+        return "\n".join([f"dry run, nothing sent: {result.plan}", "live publishing needs:",
+                          *[f"  {b}" for b in result.blockers]])
+    d = result.to_json()
+    lines = ["live: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in d["counts"].items())]
+    lines += [f"  {o.post_id}: {o.result}" + (f": {o.error}" if o.error else "")
+              for o in result.outcomes if o.result in ("failed", "unknown", "waiting")]
+    if result.stopped:
+        lines.append(f"stopped: {result.stopped['message']}")
+    return "\n".join(lines)
 
 
 def split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
