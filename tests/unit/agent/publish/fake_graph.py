@@ -8,8 +8,10 @@ faults in ``fake.faults[endpoint]`` or set ``fake.chooser(endpoint) -> fault | N
 - ``500``: HTTP 500 (Graph code 2), nothing done;
 - ``500_after``, ``timeout_after``, ``drop_after``: the request takes effect, then the answer is a
   500, arrives after ``stall_s`` (past the client's timeout), or the connection is closed unanswered;
+- a callable: the request takes effect, the callable runs (e.g. kills the client), the connection
+  is closed unanswered;
 - ``rate_limit`` (code 4 / 2207051), ``token`` (190), ``media_fetch`` (9004 / 2207052, create),
-  ``cap`` (9, publish): refused, nothing done.
+  ``not_ready`` (9007 / 2207027, publish), ``cap`` (9, publish): refused, nothing done.
 
 Containers answer ``IN_PROGRESS`` for ``finish_after_polls`` status reads (or ``chooser("polls")``),
 then their final status: ``FINISHED``, or ``final_status[image_url]`` / ``chooser("final")``
@@ -142,6 +144,7 @@ REFUSALS = {
     "rate_limit": lambda: _error(4, "Application request limit reached", 2207051),
     "token": lambda: _error(190, "Error validating access token: Session has expired"),
     "media_fetch": lambda: _error(9004, "Media download has failed.", 2207052),
+    "not_ready": lambda: _error(9007, "Media ID is not available", 2207027),
     "cap": lambda: _error(9, "Application request limit reached", 2207042),
 }
 
@@ -178,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*_error(190, f"Invalid OAuth access token - Cannot parse access token {auth}"))
         endpoint = _endpoint(method, path)
         fault = fake.fault(endpoint)
-        if fault in REFUSALS:
+        if isinstance(fault, str) and fault in REFUSALS:
             return self._send(*REFUSALS[fault]())
         with fake.lock:
             status, body = _ROUTES[endpoint](fake, path, params)
@@ -187,7 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, fake: FakeGraph, fault, status: int, body: dict) -> None:
         if fault == "500_after":
             return self._send(*REFUSALS["500"]())
-        if fault == "drop_after":
+        if fault == "drop_after" or callable(fault):
+            if callable(fault):
+                fault()
             self.close_connection = True
             return
         if fault == "timeout_after":
