@@ -179,6 +179,12 @@ class PublisherSection(Schema):
     timeout_s: float = Field(30.0, gt=0)
     """Timeout of every HTTP request, in seconds."""
 
+    @field_validator("ig_user_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, v: object) -> object:
+        """YAML reads an unquoted id (17841400000000001) as a number: take it as the text it was."""
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
     @field_validator("graph_url", "image_base_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:

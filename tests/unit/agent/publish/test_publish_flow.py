@@ -143,7 +143,7 @@ def test_max_posts_per_run_and_post_selection(out_dir, fake):
 
 
 def test_the_command_line_publishes_with_overrides_on_the_run_config(out_dir, fake, tmp_path):
-    (out_dir / "config.yaml").write_text(f"publisher:\n  ig_user_id: '{USER}'\n  poll_interval_s: 0.001\n")
+    (out_dir / "config.yaml").write_text(f"publisher:\n  ig_user_id: {USER}\n  poll_interval_s: 0.001\n")
     args = ["agent", "publish", str(out_dir), "--post", "e01-p002", f"publisher.graph_url={fake.graph_url}",
             f"publisher.image_base_url={fake.image_base_url}", "publisher.enabled=true", "--json"]
     dry = CliRunner().invoke(cli, args, env=ENV)
