@@ -1,14 +1,16 @@
-"""``captune data validate|clean|split|inspect``: read, clean, check, split and describe caption datasets.
+"""``captune data validate|clean|split|inspect|enhance``: read, clean, check, split, describe and
+enhance caption datasets.
 
 Each command calls one function of ``captune.data`` (``validate_dataset``, ``clean_file``,
-``split_file``, ``inspect_dataset``); tests in tests/unit/data/test_cli.py.
+``split_file``, ``inspect_dataset``, ``enhance_file``); tests in tests/unit/data/test_data_cli.py and
+tests/unit/data/test_enhance.py.
 """
 
 from __future__ import annotations
 
 import click
 
-from captune.cli import echo_json, json_option
+from captune.cli import echo_json, json_option, progress_option
 
 DATA_FORMATS = (  # as captune.data.readers.FORMATS (a test checks), kept literal for a quick --help
     "jsonl", "csv", "tsv", "flickr30k", "flickr8k", "coco", "karpathy", "imagefolder",
@@ -163,6 +165,43 @@ def data_inspect(input, top, drop_stopwords, examples, as_json, format, image_ro
         echo_json(stats)
     else:
         click.echo(format_stats(stats))
+
+
+@data.command("enhance")
+@click.argument("records", type=click.Path(exists=True, dir_okay=False))
+@click.option("--vocab", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Attribute vocabulary, {category: [values]} as YAML or JSON (as the attributes metric takes).")
+@click.option("--clip-model", required=True,
+              help="CLIP: a Hugging Face name (local cache), a folder, or shapes-clip (ships with captune).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Enhanced records (JSONL).")
+@click.option("--template", default=None,
+              help="Caption template over the categories and {caption} (default: \"{colour} {material} {caption}\" "
+                   "for a vocabulary of colour and material).")
+@click.option("--min-margin", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Keep a category's best value only when its probability beats the runner-up's by this much.")
+@click.option("--prompt", default="a photo of a {value} object", show_default=True,
+              help="What CLIP scores for each value, with {value} (and {category}), e.g. \"a photo of a {value} shoe\".")
+@click.option("--image-root", type=click.Path(file_okay=False), default=None,
+              help="Folder relative image paths resolve against (default: the records file's folder).")
+@click.option("--device", default=None, help="cpu, cuda, ... (default: CUDA when present).")
+@json_option("Print the summary as JSON.")
+@progress_option()
+def data_enhance(records, vocab, clip_model, out, template, min_margin, prompt, image_root, device, as_json,
+                 progress) -> None:
+    """Add the attributes CLIP sees in each image to its captions (meta.enhanced_attributes, _scores)."""
+    from captune.data.enhance import enhance_file
+
+    summary = enhance_file(records, vocab, clip_model, out, template=template, min_margin=min_margin,
+                           prompt=prompt, image_root=image_root, device=device, progress=progress)
+    if as_json:
+        echo_json(summary)
+        return
+    kept = ", ".join(f"{c} {n}" for c, n in summary["kept"].items())
+    click.echo(f"{records}: {summary['records']} records, {summary['scored']} images scored -> {out}")
+    click.echo(f"attributes kept (margin >= {min_margin}): {kept}")
+    if summary["unreadable"]:
+        click.echo(f"{len(summary['unreadable'])} images could not be read (captions unchanged): "
+                   + ", ".join(summary["unreadable"][:5]))
 
 
 COMMANDS = (data,)

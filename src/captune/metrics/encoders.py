@@ -52,8 +52,9 @@ def load_encoder(
     """Load the model, tokenizer and, with ``images``, the image processor (once per
     ``resources``, a ``MetricResources``, when given).
 
-    ``name`` is a hub id (``roberta-large``) or a local directory saved with ``save_pretrained``.
-    Raises ``ModelNotFoundError`` saying where it looked and how to get the weights.
+    ``name`` is a hub id (``roberta-large``), a local directory saved with ``save_pretrained``, or a
+    registry name with a loader (``shapes-clip``, the CLIP that ships with captune). Raises
+    ``ModelNotFoundError`` saying where it looked and how to get the weights.
     """
     name, dev = str(name), resolve_device(device)
     if resources is None:
@@ -71,6 +72,13 @@ def _load(name: str, device: str, images: bool) -> Encoder:
     import torch
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+    from captune.models.clip import registered_clip
+
+    registered = registered_clip(name)
+    if registered is not None:
+        model, processor = registered
+        model.to(device=device, dtype=torch.float32).eval()
+        return Encoder(name, model, processor.tokenizer, processor.image_processor if images else None, device)
     source = _source(name)
     model = _from_pretrained(AutoModel, source)
     tokenizer = _from_pretrained(AutoTokenizer, source)
