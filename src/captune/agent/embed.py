@@ -38,10 +38,13 @@ OPEN_CLIP_HINT = "pip install open_clip_torch (it pulls torchvision and a CUDA t
 class AgentClip:
     """A CLIP model with the agent's embedding cache; loads the model on first use."""
 
-    def __init__(self, cfg: EmbeddingsSection, cache_dir: str | os.PathLike | None = None):
+    def __init__(self, cfg: EmbeddingsSection, cache_dir: str | os.PathLike | None = None,
+                 loaded: dict[str, Any] | None = None):
         self.cfg = cfg
         self.cache_dir = Path(cache_dir) / "embeddings" if cache_dir is not None else None
         self._model: Any = None
+        self._loaded = loaded
+        """Models already loaded, by backend, name, tag and device: shared by the runs of a sweep."""
         self.embedded = 0
         """Photos embedded by the model in this process (the rest came from the cache)."""
         self.cached = 0
@@ -128,7 +131,13 @@ class AgentClip:
     @property
     def model(self) -> dict[str, Any]:
         if self._model is None:
-            self._model = _load(self.cfg)
+            if self._loaded is None:
+                self._model = _load(self.cfg)
+            else:
+                which = json.dumps([self.cfg.backend, self.cfg.model, self.cfg.pretrained, self.cfg.device])
+                if which not in self._loaded:
+                    self._loaded[which] = _load(self.cfg)
+                self._model = self._loaded[which]
         return self._model
 
 

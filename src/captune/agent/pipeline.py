@@ -65,6 +65,24 @@ class StageCache:
         return value
 
 
+class ModelPool:
+    """Models loaded once and shared by several runs in one process (``captune agent sweep``):
+    CLIPs by backend, name, tag and device; captioners by model, adapter and token limit."""
+
+    def __init__(self):
+        self.clips: dict[str, Any] = {}
+        self.captioners: dict[tuple, Any] = {}
+
+    def captioner(self, cfg) -> Any:
+        """The ``ModelCaptioner`` of a captioner section, loaded on first use."""
+        from captune.agent.captioner import ModelCaptioner
+
+        which = (cfg.model, cfg.adapter_path, cfg.max_new_tokens)
+        if which not in self.captioners:
+            self.captioners[which] = ModelCaptioner.from_config(cfg)
+        return self.captioners[which]
+
+
 def photos_digest(photos: list[Photo]) -> str:
     blob = json.dumps([p.to_json() for p in photos], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
@@ -83,8 +101,10 @@ def listing(root: Path) -> list[tuple[str, int, int]]:
 
 def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os.PathLike,
               truth: dict | None = None, cache_dir: str | os.PathLike | None = None,
-              log: Callable[[str], None] = lambda s: None) -> AgentRun:
-    """Run every stage on ``photos_dir`` and write the results under ``out_dir``."""
+              log: Callable[[str], None] = lambda s: None, pool: ModelPool | None = None) -> AgentRun:
+    """Run every stage on ``photos_dir`` and write the results under ``out_dir``.
+
+    ``pool`` keeps the models loaded across runs (a sweep); without it each run loads its own."""
     from captune.agent.categorize import categorize, label_texts
     from captune.agent.cluster import cluster_photos
     from captune.agent.dedupe import dedupe
@@ -100,7 +120,7 @@ def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     cache = StageCache(cache_dir if cache_dir is not None else out / "cache")
-    clip = AgentClip(cfg.embeddings, cache.root.parent)
+    clip = AgentClip(cfg.embeddings, cache.root.parent, pool.clips if pool is not None else None)
     timings: dict[str, float] = {}
     info: dict[str, Any] = {}
 
@@ -155,7 +175,7 @@ def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os
     photos, posts = select_posts(photos, cfg.selection, embeddings)
     timings["select"] = round(time.perf_counter() - start, 3)
 
-    posts = timed("captioner", lambda: _caption(posts, photos, cfg, out, clip, log))
+    posts = timed("captioner", lambda: _caption(posts, photos, cfg, out, clip, log, pool))
     write_jsonl(out / "stages" / "posts.jsonl", [p.to_json() for p in posts])
     write_jsonl(out / "posts.jsonl", [p.to_json() for p in posts])
     write_jsonl(out / "stages" / "final.jsonl", as_json(photos))
@@ -204,7 +224,8 @@ def _part_of_day(hour: int) -> str:
     return "morning" if hour < 12 else "afternoon" if hour < 17 else "evening" if hour < 21 else "night"
 
 
-def _caption(posts: list[Post], photos: list[Photo], cfg: AgentConfig, out: Path, clip, log) -> list[Post]:
+def _caption(posts: list[Post], photos: list[Photo], cfg: AgentConfig, out: Path, clip, log,
+             pool: ModelPool | None = None) -> list[Post]:
     import shutil
 
     from captune.agent.captioner import caption_posts
@@ -219,8 +240,10 @@ def _caption(posts: list[Post], photos: list[Photo], cfg: AgentConfig, out: Path
 
     scorer = clip.clipscore if cfg.captioner.calc_clipscore or cfg.captioner.mode == "hybrid" else None
     log(f"captioner: {len(posts)} posts, mode {cfg.captioner.mode}")
+    shared = pool is not None and cfg.captioner.mode != "template" and posts
+    model = pool.captioner(cfg.captioner) if shared else None
     return caption_posts(posts, images_for, event_names(photos, cfg.captioner.event_names), cfg.captioner,
-                         out, scorer)
+                         out, scorer, model)
 
 
 def build_summary(photos: list[Photo], posts: list[Post], info: dict, timings: dict, truth: dict | None,

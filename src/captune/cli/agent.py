@@ -98,6 +98,59 @@ def publish_summary(result) -> str:
     return "\n".join(lines)
 
 
+@agent.command("sweep")
+@click.argument("args", nargs=-1)
+@click.option("--photos", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Folder of photos (searched recursively).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (resumed when it exists).")
+@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="A key and its values; repeat for more keys (every combination runs).")
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True),
+              help="truth.json: adds each stage's metrics to every row.")
+@click.option("--resamples", default=1000, show_default=True, type=click.IntRange(min=100),
+              help="Bootstrap resamples of every interval.")
+@click.option("--sample", "n_sample", type=int, default=None, help="Run only N combinations, drawn with --seed.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of --sample and of the bootstrap.")
+@json_option("Print the rows and the comparisons.")
+def sweep(args, photos, out, grids, truth, resamples, n_sample, seed, as_json) -> None:
+    """Run the agent over a grid of settings and compare them: captune agent sweep [CONFIG.yaml] [key=value ...]
+    --photos DIR --out DIR --grid KEY=V1,V2,... [--grid ...].
+
+    Each combination runs in OUT/runs/<id>/ with its resolved config.yaml; all share OUT/cache, so a
+    change of captioner.mode reuses the embeddings, dedupe and clusters. A sweep started again skips
+    the finished combinations. Writes OUT/sweep.jsonl, OUT/sweep.csv (one row per combination),
+    OUT/comparisons.json and OUT/report.html + report.md (findings stated only where a 95% interval
+    excludes zero). Example: --grid cluster.k=auto,5,10 --grid captioner.mode=template,model,hybrid.
+    """
+    from captune.agent.sweep import check_grid, expand, parse_grid, run_sweep, sample
+    from captune.io import read_json
+
+    config, overrides = split_args(args)
+    grid = parse_grid(grids)
+    check_grid(grid, config, overrides)
+    combos = expand(grid)
+    if n_sample is not None:
+        combos = sample(combos, n_sample, seed)
+    log = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    result = run_sweep(combos, photos, out, config, overrides, read_json(truth) if truth else None, resamples,
+                       seed, log)
+    if as_json:
+        echo_json({"rows": result.rows, "comparisons": result.comparisons})
+        return
+    click.echo(sweep_summary(result))
+
+
+def sweep_summary(result) -> str:
+    """The findings as plain text, then where the files are."""
+    from captune.agent.sweep_compare import findings
+
+    lines = [f"{len(result.rows)} runs ({len(result.ran)} made now) in {result.seconds:.0f} s"]
+    for topic, sentences in findings(result.comparisons, result.rows):
+        lines += [f"{topic}:", *(f"  - {s}" for s in sentences)]
+    lines.append(f"report: {Path(result.out_dir) / 'report.html'} (and report.md, sweep.csv, sweep.jsonl)")
+    return "\n".join(lines)
+
+
 def split_args(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
     """The optional CONFIG.yaml (the first argument when it is not KEY=VALUE) and the overrides."""
     if args and "=" not in args[0]:

@@ -1,7 +1,8 @@
 """``captune demo`` (the whole job on the shapes world or your data: ``captune.demo.run.run_demo``),
 ``captune demo world`` (generate the shapes world: ``captune.demo.world.generate``),
 ``captune demo photos`` (an event photo dump for the agent: ``captune.demo.photos.generate_photos``),
-``captune demo agent`` (the agent on that dump: ``captune.demo.agent.run_demo_agent``) and
+``captune demo agent`` (the agent on that dump: ``captune.demo.agent.run_demo_agent``; with
+``--sweep`` the seed's study: ``captune.demo.agent.run_demo_sweep``) and
 ``captune demo build-base`` (train the shipped demo models: ``captune.demo.build.build_base``).
 
 Tests in tests/unit/demo/test_demo_cli.py, test_photos.py and test_shipped.py.
@@ -145,18 +146,29 @@ def _kinds(part: dict) -> str:
 @click.option("--images", "n_images", default=120, show_default=True, type=click.IntRange(min=20),
               help="Readable photos in the dump.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the dump.")
+@click.option("--sweep", "do_sweep", is_flag=True,
+              help="Run the seed's study instead (as `captune agent sweep`): k x images per post x captioner mode, "
+                   "and the dedupe and label thresholds; OUT/report.html.")
+@click.option("--full-grid", is_flag=True, help="With --sweep: every combination of the five keys (243 runs).")
+@click.option("--resamples", default=1000, show_default=True, type=click.IntRange(min=100),
+              help="With --sweep: bootstrap resamples of every interval.")
 @json_option("Print summary.json.")
-def demo_agent(overrides, out_dir, adapter, mode, n_events, n_images, seed, as_json) -> None:
+def demo_agent(overrides, out_dir, adapter, mode, n_events, n_images, seed, do_sweep, full_grid, resamples,
+               as_json) -> None:
     """Run the photo-to-post agent on a shapes-world photo dump and measure every stage.
 
     Writes the dump (as `captune demo photos`), runs `captune agent run` on it with the shipped
     tiny CLIP and captioner, and prints each stage's figures against the dump's truth. key=value
-    overrides apply to the agent's configuration (src/captune/demo/agent.yaml).
+    overrides apply to the agent's configuration (src/captune/demo/agent.yaml). With --sweep it
+    runs 31 combinations (about a minute on 2 cores) and writes the sweep's report.
     """
     from captune.cli.agent import stage_table
     from captune.demo.agent import run_demo_agent
 
     log = (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    if do_sweep or full_grid:
+        _demo_sweep(out_dir, adapter, mode, n_events, n_images, seed, full_grid, resamples, overrides, as_json, log)
+        return
     result = run_demo_agent(out_dir, adapter=adapter, mode=mode or ("hybrid" if adapter else None),
                             n_events=n_events, n_images=n_images, seed=seed, overrides=overrides, log=log)
     if as_json:
@@ -164,6 +176,21 @@ def demo_agent(overrides, out_dir, adapter, mode, n_events, n_images, seed, as_j
         return
     click.echo(stage_table(result.summary))
     click.echo(f"report: {result.out_dir / 'report.html'}")
+
+
+def _demo_sweep(out_dir, adapter, mode, n_events, n_images, seed, full_grid, resamples, overrides, as_json,
+                log) -> None:
+    from captune.cli.agent import sweep_summary
+    from captune.demo.agent import run_demo_sweep
+
+    if mode:
+        raise click.UsageError("--mode and --sweep: the sweep runs every captioner mode; leave --mode out")
+    result = run_demo_sweep(out_dir, full=full_grid, adapter=adapter, n_events=n_events, n_images=n_images,
+                            seed=seed, resamples=resamples, overrides=overrides, log=log)
+    if as_json:
+        echo_json({"rows": result.rows, "comparisons": result.comparisons})
+        return
+    click.echo(sweep_summary(result))
 
 
 @demo.command("build-base")
