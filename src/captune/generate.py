@@ -175,7 +175,7 @@ def generate_captions(
 def _prepare(batcher, prompt: str, with_images: bool, tokenizer_lock: threading.Lock, chunk) -> dict:
     """The generation batch of ``chunk``: images decoded and preprocessed, prompts tokenized."""
     from captune.data.images import load_image
-    from captune.models.blip2 import Example
+    from captune.models.family import Example
     from captune.models.prompt import render_prompt
 
     images = [_image(it.image, load_image) if with_images else None for it in chunk]
@@ -355,11 +355,11 @@ def caption_to_files(
 def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess) -> None:
     """Caption ``todo`` and append each image's line to every file that lacks it."""
     from captune.io import JsonlAppender
-    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+    from captune.models.family import adapt
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    captioner = Blip2Captioner(net).to(device).eval()
-    batcher = Blip2Batcher(processor, captioner.blip2.config)
+    captioner, batcher = adapt(net, processor)
+    captioner = captioner.to(device).eval()
     logs = {name: JsonlAppender(p) for name, p in paths.items()}
 
     def write(chunk, results):

@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 def _load(model: str | None, adapter: str | None):
     from captune.generate import load_for_captioning
-    from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+    from captune.models.family import adapt
 
     net, processor, meta = load_for_captioning(model, adapter)
-    captioner = Blip2Captioner(net).eval()
-    return captioner, Blip2Batcher(processor, captioner.blip2.config), meta.get("prompt", "")
+    captioner, batcher = adapt(net, processor)
+    return captioner.eval(), batcher, meta.get("prompt", "")
 
 
 def _loaded(model: str | None, adapter: str | None, resources):
@@ -41,7 +41,7 @@ def _loaded(model: str | None, adapter: str | None, resources):
 @register("perplexity", outputs=("perplexity",), needs_images=True)
 def perplexity(predictions, references, images=None, **options: Any) -> MetricResult:
     from captune.data.images import load_image
-    from captune.models.blip2 import Example
+    from captune.models.family import Example
     from captune.models.prompt import render_prompt
 
     model, adapter = options.get("caption_model"), options.get("caption_adapter")
@@ -80,7 +80,7 @@ def _token_nll(captioner, batch: dict[str, torch.Tensor]) -> tuple[list[float], 
     labels = batch.pop("labels")
     with torch.no_grad():
         logits = captioner(**batch, labels=labels).logits.float()
-        if captioner.family == "opt":  # position t predicts token t + 1
+        if captioner.decoder_only:  # position t predicts token t + 1
             logits, labels = logits[:, :-1], labels[:, 1:]
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="none"

@@ -12,28 +12,19 @@ It owns what is easy to get wrong with BLIP-2:
 
 ``Blip2Batcher`` turns ``Example``s into tensors; ``Blip2Captioner`` wraps the model (plain or
 PEFT) so that everything trainable runs inside ``forward`` (what DDP and FSDP need) and can take
-cached vision features instead of pixels.
+cached vision features instead of pixels. ``FAMILY`` is BLIP-2's entry in ``captune.models.family``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from captune.errors import CaptuneError
+from captune.models.family import Example, Family, base_model, image_tokens_guard, pad_rows, with_pixels
 
-
-@dataclass
-class Example:
-    image: Any
-    """A PIL image (or anything the image processor takes)."""
-    prompt: str = ""
-    caption: str | None = None
-    image_id: str = ""
+__all__ = ["Blip2Batcher", "Blip2Captioner", "Example", "FAMILY", "ensure_image_tokens", "model_family"]
 
 
 def model_family(config) -> str:
@@ -71,6 +62,7 @@ class Blip2Batcher:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.family = model_family(config)
+        self.decoder_only = self.family == "opt"
         self.num_query_tokens = config.num_query_tokens
         self.image_token_id = config.image_token_index
         self.eos_token_id = config.text_config.eos_token_id
@@ -115,39 +107,22 @@ class Blip2Batcher:
         if self.family == "opt":
             rows = [p + c for p, c in zip(prompts, captions)]
             labels = [[-100] * len(p) + c for p, c in zip(prompts, captions)]
-            input_ids, mask = _pad(rows, self.pad_token_id, left=False)
-            labels, _ = _pad(labels, -100, left=False)
+            input_ids, mask = pad_rows(rows, self.pad_token_id, left=False)
+            labels, _ = pad_rows(labels, -100, left=False)
         else:
-            input_ids, mask = _pad(prompts, self.pad_token_id, left=False)
-            labels, _ = _pad(captions, -100, left=False)
-        return _with_pixels({"input_ids": input_ids, "attention_mask": mask, "labels": labels}, pixels)
+            input_ids, mask = pad_rows(prompts, self.pad_token_id, left=False)
+            labels, _ = pad_rows(captions, -100, left=False)
+        return with_pixels({"input_ids": input_ids, "attention_mask": mask, "labels": labels}, pixels)
 
     def generation_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
         prompts, pixels = self._prompt_ids(examples)
         # Decoder-only models continue the last position, so padding goes on the left.
-        input_ids, mask = _pad(prompts, self.pad_token_id, left=self.family == "opt")
-        return _with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
+        input_ids, mask = pad_rows(prompts, self.pad_token_id, left=self.family == "opt")
+        return with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return [" ".join(t.split()) for t in texts]
-
-
-def _with_pixels(batch: dict[str, torch.Tensor], pixels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    if pixels is not None:
-        batch["pixel_values"] = pixels
-    return batch
-
-
-def _pad(rows: list[list[int]], value: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        sl = slice(width - len(r), width) if left else slice(0, len(r))
-        ids[i, sl] = torch.tensor(r, dtype=torch.long)
-        mask[i, sl] = 1
-    return ids, mask
 
 
 class Blip2Captioner(nn.Module):
@@ -157,12 +132,17 @@ class Blip2Captioner(nn.Module):
         super().__init__()
         self.model = model
         self.family = model_family(self.blip2.config)
+        self.decoder_only = self.family == "opt"
 
     @property
     def blip2(self):
         """The underlying ``Blip2ForConditionalGeneration`` (inside a PEFT wrapper if any)."""
-        m = self.model
-        return m.get_base_model() if hasattr(m, "get_base_model") else m
+        return base_model(self.model)
+
+    @property
+    def vision(self) -> nn.Module:
+        """The vision encoder whose output ``vision_embeds`` returns (and the feature cache stores)."""
+        return self.blip2.vision_model
 
     def vision_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
         vision = self.blip2.vision_model
@@ -191,14 +171,8 @@ class Blip2Captioner(nn.Module):
         """Token embeddings with the image features scattered into the image-token positions."""
         blip = self.blip2
         image_mask = input_ids == blip.config.image_token_index  # [B, T]
-        counts = image_mask.sum(dim=1)
-        expected = features.shape[1]
-        if not bool((counts == expected).all()):
-            raise CaptuneError(
-                f"batch has {counts.tolist()} image tokens per example, expected {expected}: the image would be "
-                "ignored. Build inputs with the processor (Blip2Processor with num_query_tokens set), "
-                "for example through captune's Blip2Batcher"
-            )
+        image_tokens_guard(image_mask.sum(dim=1), features.shape[1], "BLIP-2",
+                           "Build inputs with the processor (Blip2Processor with num_query_tokens set)")
         embeds = blip.get_input_embeddings()(input_ids)  # [B, T, H_lm]
         return embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
 
@@ -234,3 +208,24 @@ class Blip2Captioner(nn.Module):
             out = lm.generate(input_ids=input_ids, inputs_embeds=embeds, attention_mask=attention_mask, **generate_kwargs)
             return out[:, input_ids.shape[1]:]
         return lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, **generate_kwargs)
+
+
+# Linear layers LoRA adapts, per part and preset; OPT and T5 name their projections differently.
+FAMILY = Family(
+    name="BLIP-2",
+    model_class="Blip2ForConditionalGeneration",
+    parts={"vision": ("vision_model",), "qformer": ("qformer", "language_projection", "query_tokens"),
+           "lm": ("language_model",)},
+    targets={
+        "lm:opt": {"query_value": ["q_proj", "v_proj"],
+                   "all_linear": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]},
+        "lm:t5": {"query_value": ["q", "v"], "all_linear": ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"]},
+        "qformer": {"query_value": ["query", "value"], "all_linear": ["query", "key", "value", "dense"]},
+        "vision": {"query_value": ["qkv"], "all_linear": ["qkv", "projection", "fc1", "fc2"]},
+    },
+    quantization_skip=("vision_model", "qformer", "language_projection", "lm_head"),
+    captioner=Blip2Captioner,
+    batcher=Blip2Batcher,
+    prepare=ensure_image_tokens,
+    language_model=model_family,
+)

@@ -45,8 +45,8 @@ def load_captioner(
     quantization: str = "none",
     device_map: Any = None,
 ):
-    """Load a base BLIP-2 captioner and its processor; see ``captune models list`` for names."""
-    from captune.models.blip2 import ensure_image_tokens
+    """Load a base captioner (BLIP-2, LLaVA-1.5 or BLIP) and its processor; see ``captune models list``."""
+    from captune.models.family import family_for
 
     dtype = resolve_dtype(dtype)
     entry = lookup(name)
@@ -61,7 +61,7 @@ def load_captioner(
     else:
         source = entry.checkpoint if entry else name
         model, processor = _load_pretrained(name, source, dtype, quantization, device_map)
-    ensure_image_tokens(model, processor)
+    family_for(model.config).prepare(model, processor)
     check_dtype(model, dtype)
     if model.dtype != DTYPES[dtype] and quantization == "none":
         model = model.to(DTYPES[dtype])
@@ -69,30 +69,40 @@ def load_captioner(
 
 
 def check_dtype(model, dtype: str) -> None:
-    if dtype == "float16" and not model.config.use_decoder_only_language_model:
+    if dtype == "float16" and language_model_kind(model.config) == "t5":
         raise CaptuneError(
             "Flan-T5 overflows in float16 (its activations exceed 65504): use dtype bfloat16 or float32"
         )
 
 
+def language_model_kind(config) -> str:
+    """``opt``, ``t5``, ``llama`` or ``bert``: the kind of language model a captioner's config has."""
+    from captune.models.family import family_for
+
+    return family_for(config).language_model(config)
+
+
 def _load_pretrained(name: str, source: str, dtype: str, quantization: str, device_map: Any):
-    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+    from transformers import AutoConfig, AutoProcessor
+
+    from captune.models.family import family_for
 
     path = Path(source).expanduser()
     is_local = path.is_dir()
     looks_like_path = source.startswith((".", "/", "~")) or source.count("/") > 1
     if not is_local and looks_like_path:
         raise ModelNotFoundError(f"model {name!r}: no directory {path} (expected a saved model folder)")
-    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype]}
-    if quantization != "none":
-        kwargs["quantization_config"] = quantization_config(quantization, dtype)
-    device_map = device_map_for(quantization, device_map)
-    if device_map is not None:
-        kwargs["device_map"] = device_map
     target = str(path) if is_local else source
     try:
+        family = family_for(from_pretrained(AutoConfig.from_pretrained, target, what="the config"))
+        kwargs: dict[str, Any] = {"dtype": DTYPES[dtype]}
+        if quantization != "none":
+            kwargs["quantization_config"] = quantization_config(quantization, dtype, family.quantization_skip)
+        device_map = device_map_for(quantization, device_map)
+        if device_map is not None:
+            kwargs["device_map"] = device_map
         processor = from_pretrained(AutoProcessor.from_pretrained, target, what="the processor")
-        model = from_pretrained(Blip2ForConditionalGeneration.from_pretrained, target, what="BLIP-2", **kwargs)
+        model = from_pretrained(family.transformers_class().from_pretrained, target, what=family.name, **kwargs)
     except ModelNotFoundError as err:
         if name == target:
             raise
@@ -113,8 +123,8 @@ def device_map_for(quantization: str, device_map: Any = None, local_rank: int | 
     return {"": local_rank}
 
 
-def quantization_config(quantization: str, dtype: str):
-    """bitsandbytes settings for QLoRA: only the language model is quantized."""
+def quantization_config(quantization: str, dtype: str, skip: tuple[str, ...] = ()):
+    """bitsandbytes settings for QLoRA: only the language model is quantized (``skip`` names the rest)."""
     if quantization not in ("4bit", "8bit"):
         raise CaptuneError(f"quantization {quantization!r}: expected none, 4bit or 8bit")
     if not torch.cuda.is_available():
@@ -125,7 +135,7 @@ def quantization_config(quantization: str, dtype: str):
         raise CaptuneError("QLoRA needs bitsandbytes: pip install 'captune[qlora]'") from None
     from transformers import BitsAndBytesConfig
 
-    skip = ["vision_model", "qformer", "language_projection", "lm_head"]
+    skip = list(skip)
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     compute = DTYPES["bfloat16" if dtype == "float32" else dtype]
@@ -147,13 +157,17 @@ def load_checkpoint(path: str | os.PathLike, model: str | None = None, dtype: st
 
     ``model`` overrides the base model recorded in the checkpoint (for weights moved elsewhere).
     """
-    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+    from transformers import AutoConfig, AutoProcessor
+
+    from captune.models.family import family_for
 
     dtype = resolve_dtype(dtype)
     meta = read_checkpoint_meta(path)
     processor = AutoProcessor.from_pretrained(str(path))
     if meta["kind"] == "full":
-        net = Blip2ForConditionalGeneration.from_pretrained(str(path), dtype=DTYPES[dtype])
+        family = family_for(AutoConfig.from_pretrained(str(path)))
+        net = family.transformers_class().from_pretrained(str(path), dtype=DTYPES[dtype])
+        family.prepare(net, processor)
         return net, processor, meta
     from peft import PeftModel
 

@@ -1,9 +1,10 @@
-"""Which parts of BLIP-2 train, and how: frozen, LoRA (rsLoRA, DoRA) or full.
+"""Which parts of a captioner train, and how: frozen, LoRA (rsLoRA, DoRA) or full.
 
-Each part — ``vision`` (the ViT), ``qformer`` (Q-Former, query tokens and the projection to the
-language model) and ``lm`` (the language model) — is ``frozen``, ``lora`` or ``full``. LoRA
-targets come from a per-family preset (``query_value`` or ``all_linear``) or an explicit list of
-module names. With any LoRA part the model is wrapped by peft and saved as an adapter; a part
+Each part is ``frozen``, ``lora`` or ``full``: ``vision`` (the vision encoder, every family),
+``qformer`` (BLIP-2's Q-Former, query tokens and projection to the language model), ``projector``
+(LLaVA's multimodal projector) and ``lm`` (the language model; BLIP's text decoder). A part the
+model's family lacks must stay frozen. LoRA targets come from a per-family preset (``query_value``
+or ``all_linear``) or an explicit list of module names. With any LoRA part the model is wrapped by peft and saved as an adapter; a part
 trained in full next to it trains in place and is saved to ``full_parts.safetensors`` beside the
 adapter. With only full parts the model is trained and saved whole. The query tokens train with a
 full Q-Former only: LoRA adapts linear layers, and they are not one.
@@ -21,24 +22,12 @@ from pydantic import Field
 
 from captune.config import Schema
 from captune.errors import CaptuneError, ConfigError
+from captune.models.family import Family, base_model, family_for
 
 PartMode = Literal["frozen", "lora", "full"]
 FULL_PARTS_FILE = "full_parts.safetensors"
-
-# Module-name prefixes of each part inside Blip2ForConditionalGeneration.
-PART_MODULES = {
-    "vision": ("vision_model",),
-    "qformer": ("qformer", "language_projection"),
-    "lm": ("language_model",),
-}
-# Linear layers to adapt, per part and preset. OPT and T5 name their projections differently.
-TARGET_PRESETS = {
-    ("lm", "opt"): {"query_value": ["q_proj", "v_proj"],
-                    "all_linear": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]},
-    ("lm", "t5"): {"query_value": ["q", "v"], "all_linear": ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"]},
-    ("qformer", None): {"query_value": ["query", "value"], "all_linear": ["query", "key", "value", "dense"]},
-    ("vision", None): {"query_value": ["qkv"], "all_linear": ["qkv", "projection", "fc1", "fc2"]},
-}
+PARTS = ("vision", "qformer", "projector", "lm")
+"""Every ``finetune`` part key; each family has some of them (``captune.models.family``)."""
 
 
 class FinetuneConfig(Schema):
@@ -55,12 +44,14 @@ class FinetuneConfig(Schema):
     vision: PartMode = "frozen"
     """The vision encoder (ViT)."""
     qformer: PartMode = "frozen"
-    """The Q-Former, its query tokens and the projection into the language model."""
+    """BLIP-2's Q-Former, its query tokens and the projection into the language model."""
+    projector: PartMode = "frozen"
+    """LLaVA's multimodal projector (vision features to the language model's width)."""
     lm: PartMode = "lora"
-    """The language model (OPT or T5)."""
+    """The language model (OPT, Flan-T5, LLaVA's Llama/Vicuna, BLIP's text decoder)."""
 
     def parts(self, mode: str) -> list[str]:
-        return [p for p in PART_MODULES if getattr(self, p) == mode]
+        return [p for p in PARTS if getattr(self, p) == mode]
 
 
 @dataclass
@@ -78,21 +69,17 @@ class TrainableReport:
                 f"trainable%: {100 * self.share:.4f}")
 
 
-def target_modules(cfg: FinetuneConfig, family: str) -> list[str]:
+def target_modules(cfg: FinetuneConfig, family: Family, config) -> list[str]:
     names = []
     for part in cfg.parts("lora"):
-        if isinstance(cfg.targets, list):
-            names.extend(cfg.targets)
-        else:
-            preset = TARGET_PRESETS.get((part, family)) or TARGET_PRESETS[(part, None)]
-            names.extend(preset[cfg.targets])
+        names.extend(cfg.targets if isinstance(cfg.targets, list) else family.lora_presets(part, config)[cfg.targets])
     return sorted(set(names))
 
 
-def lora_regex(model, cfg: FinetuneConfig, family: str) -> str:
+def lora_regex(model, cfg: FinetuneConfig, family: Family) -> str:
     """A full-match regex over module names: the target linears inside the LoRA parts only."""
-    targets = target_modules(cfg, family)
-    prefixes = [p for part in cfg.parts("lora") for p in PART_MODULES[part]]
+    targets = target_modules(cfg, family, model.config)
+    prefixes = [p for part in cfg.parts("lora") for p in family.parts[part]]
     pattern = rf"(?:{'|'.join(map(re.escape, prefixes))})\..*\.(?:{'|'.join(map(re.escape, targets))})"
     matched = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if re.fullmatch(pattern, n)}
     if not matched:
@@ -112,11 +99,10 @@ def _linear_names(model, prefixes) -> set[str]:
 
 def apply_finetuning(model, cfg: FinetuneConfig):
     """Freeze, adapt or unfreeze each part; returns the model to train (a PeftModel if any LoRA)."""
-    from captune.models.blip2 import model_family
-
-    family = model_family(model.config)
+    family = family_for(model.config)
     if not cfg.parts("lora") and not cfg.parts("full"):
         raise ConfigError("finetune: every part is frozen, nothing would train; set lm: lora (or full)")
+    check_parts(cfg, family)
     for p in model.parameters():
         p.requires_grad_(False)
     if cfg.parts("lora"):
@@ -131,9 +117,18 @@ def apply_finetuning(model, cfg: FinetuneConfig):
     # modules_to_save would keep a second, frozen copy of each: +5 GB for OPT-2.7B's language model).
     base = model.get_base_model() if hasattr(model, "peft_config") else model
     for name, p in base.named_parameters():
-        if _in_parts(name, cfg.parts("full")):
+        if _in_parts(name, [prefix for part in cfg.parts("full") for prefix in family.parts[part]]):
             p.requires_grad_(True)
     return trainable_in_float32(model)
+
+
+def check_parts(cfg: FinetuneConfig, family: Family) -> None:
+    """A part the family lacks (``qformer`` on LLaVA, ``projector`` on BLIP-2) must stay frozen."""
+    for part in PARTS:
+        if getattr(cfg, part) != "frozen" and part not in family.parts:
+            raise ConfigError(
+                f"finetune.{part}: {getattr(cfg, part)}, but {family.name} has no {part}; its parts are "
+                f"{', '.join(family.parts)}: set finetune.{part}: frozen")
 
 
 def full_part_weights(model) -> dict[str, torch.Tensor]:
@@ -181,14 +176,15 @@ def trainable_in_float32(model):
     return model
 
 
-def _in_parts(name: str, parts: list[str]) -> bool:
-    if name == "query_tokens":  # trains with a full Q-Former; LoRA adapts linear layers only
-        return "qformer" in parts
-    return any(name.startswith(prefix + ".") for part in parts for prefix in PART_MODULES[part])
+def _in_parts(name: str, prefixes: list[str]) -> bool:
+    """Whether parameter ``name`` lies under one of the module-name ``prefixes`` (or is one, like
+    BLIP-2's ``query_tokens``, which trains with a full Q-Former: LoRA adapts linear layers only)."""
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
 def trainable_report(model) -> TrainableReport:
     """Trainable and total parameter counts, overall and per part (peft's own wrapper names stripped)."""
+    parts = family_for(base_model(model).config).parts
     trainable = total = 0
     by_part: dict[str, int] = {}
     for name, p in model.named_parameters():
@@ -197,7 +193,6 @@ def trainable_report(model) -> TrainableReport:
         if p.requires_grad:
             trainable += n
             plain = name.removeprefix("base_model.model.")
-            part = "qformer" if plain == "query_tokens" else next(
-                (k for k, v in PART_MODULES.items() if plain.startswith(v)), "other")
+            part = next((k for k, v in parts.items() if _in_parts(plain, list(v))), "other")
             by_part[part] = by_part.get(part, 0) + n
     return TrainableReport(trainable, total, by_part)

@@ -30,7 +30,8 @@ class ModelEntry:
     checkpoint: str
     """Hugging Face id, or ``builtin:<kind>`` for models captune builds or ships itself."""
     family: str
-    """Language-model family: ``opt`` (decoder-only) or ``t5`` (encoder-decoder); ``clip`` for a CLIP."""
+    """Language-model family: ``opt``, ``llama`` (LLaVA) or ``bert`` (BLIP's text decoder), all decoder-only,
+    or ``t5`` (encoder-decoder); ``clip`` for a CLIP."""
     params: str
     description: str
     task: str = CAPTIONER
@@ -44,11 +45,11 @@ class ModelEntry:
         return {k: getattr(self, k) for k in ("name", "checkpoint", "family", "params", "description", "task")}
 
 
-def _tiny(kind: str) -> Callable[[], tuple]:
+def _tiny(builder: str, *args: str) -> Callable[[], tuple]:
     def load() -> tuple:
-        from captune.models.tiny import build_tiny_blip2
+        from captune.models import tiny
 
-        return build_tiny_blip2(kind)
+        return getattr(tiny, builder)(*args)
 
     return load
 
@@ -58,10 +59,18 @@ _ENTRIES = [
     ModelEntry("blip2-opt-6.7b", "Salesforce/blip2-opt-6.7b", "opt", "7.8B", "BLIP-2, ViT-g + OPT-6.7B"),
     ModelEntry("blip2-flan-t5-xl", "Salesforce/blip2-flan-t5-xl", "t5", "3.9B", "BLIP-2, ViT-g + Flan-T5-XL"),
     ModelEntry("blip2-flan-t5-xxl", "Salesforce/blip2-flan-t5-xxl", "t5", "12.2B", "BLIP-2, ViT-g + Flan-T5-XXL"),
+    ModelEntry("llava-1.5-7b", "llava-hf/llava-1.5-7b-hf", "llama", "7.1B", "LLaVA-1.5, CLIP ViT-L/336 + Vicuna-7B"),
+    ModelEntry("llava-1.5-13b", "llava-hf/llava-1.5-13b-hf", "llama", "13.4B", "LLaVA-1.5, CLIP ViT-L/336 + Vicuna-13B"),
+    ModelEntry("blip-base", "Salesforce/blip-image-captioning-base", "bert", "247M", "BLIP captioner, ViT-B + BERT"),
+    ModelEntry("blip-large", "Salesforce/blip-image-captioning-large", "bert", "470M", "BLIP captioner, ViT-L + BERT"),
     ModelEntry("tiny-blip2-opt", "builtin:tiny-opt", "opt", "93K", "BLIP-2 architecture, random weights, for tests",
-               loader=_tiny("opt")),
+               loader=_tiny("build_tiny_blip2", "opt")),
     ModelEntry("tiny-blip2-t5", "builtin:tiny-t5", "t5", "120K", "BLIP-2 architecture, random weights, for tests",
-               loader=_tiny("t5")),
+               loader=_tiny("build_tiny_blip2", "t5")),
+    ModelEntry("tiny-llava", "builtin:tiny-llava", "llama", "80K", "LLaVA-1.5 architecture, random weights, for tests",
+               loader=_tiny("build_tiny_llava")),
+    ModelEntry("tiny-blip", "builtin:tiny-blip", "bert", "76K", "BLIP architecture, random weights, for tests",
+               loader=_tiny("build_tiny_blip")),
 ]
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
 

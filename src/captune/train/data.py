@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from captune.data.records import CaptionRecord
-from captune.models.blip2 import Example
+from captune.models.family import Example
 from captune.models.prompt import render_prompt
 
 

@@ -14,7 +14,7 @@ import torch
 
 from captune.data.records import read_records
 from captune.errors import CaptuneError
-from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+from captune.models.family import adapt
 from captune.models.loading import load_captioner
 from captune.models.peft import apply_finetuning, trainable_report
 from captune.train.config import TrainConfig
@@ -44,8 +44,7 @@ def dry_run(cfg: TrainConfig, max_examples: int = 4) -> DryRunReport:
     torch.manual_seed(cfg.train.seed)
     model, processor = load_captioner(cfg.model.name, cfg.model.dtype)
     model = apply_finetuning(model, cfg.finetune)
-    captioner = Blip2Captioner(model)
-    batcher = Blip2Batcher(processor, captioner.blip2.config, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)
+    captioner, batcher = adapt(model, processor, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)
     records = read_records(cfg.data.train)
     root = Path(cfg.data.image_root) if cfg.data.image_root else Path(cfg.data.train).parent
     # One caption of each of the first images, so that swapping images changes something.
@@ -66,11 +65,11 @@ def dry_run(cfg: TrainConfig, max_examples: int = 4) -> DryRunReport:
     return DryRunReport(lines, loss, swapped_loss, trainable_report(model).line())
 
 
-def render_example(batcher: Blip2Batcher, batch: dict[str, torch.Tensor], i: int) -> list[str]:
+def render_example(batcher, batch: dict[str, torch.Tensor], i: int) -> list[str]:
     """The example's tokens with image tokens collapsed and supervised tokens in ⟦...⟧."""
     ids = batch["input_ids"][i][batch["attention_mask"][i].bool()].tolist()
     labels = batch["labels"][i]
-    if batcher.family == "opt":
+    if batcher.decoder_only:
         supervised = (labels[batch["attention_mask"][i].bool()] != -100).tolist()
         return ["input+caption: " + _render(batcher, ids, supervised)]
     target = labels[labels != -100].tolist()
@@ -78,7 +77,7 @@ def render_example(batcher: Blip2Batcher, batch: dict[str, torch.Tensor], i: int
             "labels:  " + _render(batcher, target, [True] * len(target))]
 
 
-def _render(batcher: Blip2Batcher, ids: list[int], supervised: list[bool]) -> str:
+def _render(batcher, ids: list[int], supervised: list[bool]) -> str:
     out, n_image, run, run_sup = [], 0, [], False
     tok = batcher.tokenizer
 
@@ -97,4 +96,4 @@ def _render(batcher: Blip2Batcher, ids: list[int], supervised: list[bool]) -> st
         run_sup = sup
         run.append(token)
     flush()
-    return f"<image>×{n_image} " + "".join(out)
+    return (f"<image>×{n_image} " if n_image else "") + "".join(out)

@@ -25,7 +25,7 @@ def captune_home() -> Path:
 
 
 def vision_fingerprint(captioner, image_size: int) -> str:
-    vision = captioner.blip2.vision_model
+    vision = captioner.vision
     h = hashlib.sha256(f"{vision.config.to_json_string()}|{image_size}".encode())
     for name, p in sorted(vision.state_dict().items()):
         h.update(name.encode())

@@ -28,8 +28,8 @@ from captune.config import dump_config
 from captune.data.records import CaptionRecord, read_records
 from captune.errors import CaptuneError
 from captune.io import JsonlAppender
-from captune.models.blip2 import Blip2Batcher, Blip2Captioner
-from captune.models.loading import load_captioner
+from captune.models.family import adapt
+from captune.models.loading import language_model_kind, load_captioner
 from captune.models.peft import apply_finetuning, trainable_report
 from captune.train.checkpoint import TrainerState, load_training_state, rng_state, save_checkpoint
 from captune.train.config import TrainConfig
@@ -107,7 +107,7 @@ class Finetune:
     def _setup_model(self) -> None:
         cfg = self.cfg
         model, self.processor = load_captioner(cfg.model.name, cfg.model.dtype, cfg.model.quantization)
-        if cfg.train.precision == "fp16" and not model.config.use_decoder_only_language_model:
+        if cfg.train.precision == "fp16" and language_model_kind(model.config) == "t5":
             raise CaptuneError("train.precision fp16: Flan-T5 overflows in float16; use bf16 or no")
         if cfg.model.image_size:
             self.processor.image_processor.size = {"height": cfg.model.image_size, "width": cfg.model.image_size}
@@ -119,9 +119,8 @@ class Finetune:
         if cfg.train.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.trainable = trainable_report(model)
-        self.captioner = Blip2Captioner(model).to(self.acc.device)
-        self.batcher = Blip2Batcher(
-            self.processor, self.captioner.blip2.config, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)
+        captioner, self.batcher = adapt(model, self.processor, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)
+        self.captioner = captioner.to(self.acc.device)
 
     def _setup_data(self) -> None:
         cfg = self.cfg

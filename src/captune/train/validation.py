@@ -75,7 +75,7 @@ class Validator:
             items = [self.loss_ds[i] for i in indices[start:start + cfg.eval.batch_size]]
             batch = {k: v.to(acc.device) for k, v in collate(items).items()}
             loss = model(**batch).loss
-            labels = batch["labels"][:, 1:] if model.family == "opt" else batch["labels"]
+            labels = batch["labels"][:, 1:] if model.decoder_only else batch["labels"]
             n = (labels != -100).sum()
             total += torch.stack([loss.double() * n, n.double()])
         total = acc.reduce(total, reduction="sum")
