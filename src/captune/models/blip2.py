@@ -24,8 +24,6 @@ from torch import nn
 from captune.errors import CaptuneError
 from captune.models.family import Example, Family, base_model, image_tokens_guard, pad_rows, with_pixels
 
-__all__ = ["Blip2Batcher", "Blip2Captioner", "Example", "FAMILY", "ensure_image_tokens", "model_family"]
-
 
 def model_family(config) -> str:
     """``"opt"`` for decoder-only language models, ``"t5"`` for encoder-decoder ones."""
