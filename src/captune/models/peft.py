@@ -80,7 +80,8 @@ def lora_regex(model, cfg: FinetuneConfig, family: Family) -> str:
     """A full-match regex over module names: the target linears inside the LoRA parts only."""
     targets = target_modules(cfg, family, model.config)
     prefixes = [p for part in cfg.parts("lora") for p in family.parts[part]]
-    pattern = rf"(?:{'|'.join(map(re.escape, prefixes))})\..*\.(?:{'|'.join(map(re.escape, targets))})"
+    # a target directly under a prefix (LLaVA's projector.linear_1) or any depth below it
+    pattern = rf"(?:{'|'.join(map(re.escape, prefixes))})\.(?:.*\.)?(?:{'|'.join(map(re.escape, targets))})"
     matched = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if re.fullmatch(pattern, n)}
     if not matched:
         raise ConfigError(
