@@ -256,3 +256,45 @@ def test_prefetching_threads_give_the_same_captions(colour_data, monkeypatch):
     ahead = generate_captions(captioner, batcher, items, decodings, "", batch_size=3, workers=2)
     assert threads and all(name.startswith("captune-images") for name in threads)  # prepared in the pool
     assert ahead == inline and len(inline[0]) == len(items) == 12
+
+
+def _plain_transformers_caption(model, processor, image, prompt: str) -> str:
+    """A greedy caption with transformers alone, as a user of the exported folder would write it."""
+    if type(model).__name__ == "LlavaForConditionalGeneration":
+        inputs = processor(images=image, text=f"USER: <image>\n{prompt} ASSISTANT:", return_tensors="pt")
+        out = model.generate(**inputs, max_new_tokens=30, min_new_tokens=4, do_sample=False, num_beams=1)
+        out = out[:, inputs["input_ids"].shape[1]:]  # the conversation comes first
+    else:  # BLIP, no prompt: generate starts the caption from [DEC]
+        out = model.generate(**processor(images=image, return_tensors="pt"), max_new_tokens=30, min_new_tokens=4,
+                             num_beams=1)
+    return " ".join(processor.batch_decode(out, skip_special_tokens=True)[0].split())
+
+
+@pytest.mark.parametrize("name,model_class,prompt", [
+    ("tiny-llava", "LlavaForConditionalGeneration", "Colour of {event}:"),
+    ("tiny-blip", "BlipForConditionalGeneration", ""),
+])
+def test_merged_export_of_each_family_loads_with_plain_transformers(colour_data, tmp_path, name, model_class, prompt):
+    """The merged folder loads with the family's transformers class and processor alone and
+    captions exactly as captune does with the adapter."""
+    import transformers
+    from PIL import Image
+
+    from captune.models.export import export_merged
+    from captune.models.prompt import render_prompt
+
+    overrides = [f"data.train={colour_data}", f"output_dir={tmp_path / 'run'}", f"model.name={name}",
+                 "train.max_steps=6", "train.lr=3e-3", "train.batch_size=4", "finetune.targets=all_linear"]
+    finetune(load_config(TrainConfig, None, overrides + ([f"data.prompt={prompt}"] if prompt else [])))
+    best = tmp_path / "run" / "checkpoints" / "best"
+    out = export_merged(best, tmp_path / "merged")
+    assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
+    model = getattr(transformers, model_class).from_pretrained(out).eval()
+    processor = transformers.AutoProcessor.from_pretrained(out)
+    greedy = decoding_preset("greedy", min_new_tokens=4)  # at least a few words from a barely trained model
+    caption_images(colour_data, tmp_path / "p.jsonl", adapter=str(best), decoding=greedy, postprocess=False)
+    rows = read_jsonl(tmp_path / "p.jsonl")[:4]
+    meta = {"event": "colours"}
+    plain = [_plain_transformers_caption(model, processor, Image.open(colour_data.parent / r["image_id"]).convert("RGB"),
+                                         render_prompt(prompt, meta)) for r in rows]
+    assert plain == [r["caption"] for r in rows] and all(plain)
