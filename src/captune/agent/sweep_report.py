@@ -4,6 +4,7 @@ paired comparisons, stage figures, plots (``OUT/plots/*.png``; embedded in the H
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,10 +53,24 @@ def context(sweep) -> dict[str, Any]:
                   f"{sweep.seconds:.0f} s; {sweep.comparisons['resamples']} bootstrap resamples, "
                   f"seed {sweep.comparisons['seed']}; {photos} files in the photo folder.")],
         "findings": findings(sweep.comparisons, rows),
-        "tables": [t for t in (seed_table(rows, keys), mode_table(sweep.comparisons),
-                               key_table(sweep.comparisons), label_table(sweep.comparisons),
-                               stage_table(rows, keys), seconds_table(rows)) if t["rows"]],
+        "tables": [_tidy(t) for t in (seed_table(rows, keys), mode_table(sweep.comparisons),
+                                      key_table(sweep.comparisons), label_table(sweep.comparisons),
+                                      stage_table(rows, keys), seconds_table(rows)) if t["rows"]],
     }
+
+
+SHORT = {"cluster.k": "k", "cluster.max_images_per_post": "images per post", MODE: "mode",
+         "dedupe.clip_threshold": "dedupe threshold", "categorize.threshold": "label threshold"}
+"""Column names of the swept keys the seed studied (the title and the notes name the keys in full)."""
+NUMBER = re.compile(r"^[-+−–\d.,%/ \[\]]+$")
+
+
+def _tidy(table: dict[str, Any]) -> dict[str, Any]:
+    """Short column names, no column that is empty in every row, and which columns hold numbers (right-aligned)."""
+    keep = [i for i in range(len(table["columns"])) if any(row[i] != "–" for row in table["rows"])]
+    rows = [[row[i] for i in keep] for row in table["rows"]]
+    return table | {"columns": [SHORT.get(table["columns"][i], table["columns"][i]) for i in keep], "rows": rows,
+                    "numeric": [all(NUMBER.match(row[j]) for row in rows) for j in range(len(keep))]}
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -90,7 +105,7 @@ def seed_table(rows: Sequence[dict], keys: Sequence[str]) -> dict[str, Any]:
 
 
 def _comparison_rows(cs: Sequence[dict]) -> list[list[str]]:
-    return [[", ".join(f"{k}={v}" for k, v in c["setting"].items()) if isinstance(c["setting"], dict)
+    return [[", ".join(f"{SHORT.get(k, k)}={v}" for k, v in c["setting"].items()) if isinstance(c["setting"], dict)
              else f"{c['setting']} (distinct posts)", str(c["a"]), str(c["b"]), str(c["n_a"]) if c["paired"]
              else f"{c['n_a']} / {c['n_b']}", _f(c["mean_a"]), _f(c["mean_b"]),
              "–" if c["delta"] is None else f"{c['delta']:+.3f}", _ci(c, "ci_low", "ci_high"), _f(c["p_value"]),
