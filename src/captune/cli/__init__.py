@@ -72,9 +72,21 @@ def cli() -> None:
 
 def _add_commands() -> None:
     """Attach each group's commands to ``cli`` (the modules import the helpers above)."""
-    from captune.cli import agent, caption, data, demo, evaluate, metrics, models, report, review, train
+    from captune.cli import (
+        agent,
+        caption,
+        data,
+        demo,
+        evaluate,
+        metrics,
+        models,
+        report,
+        review,
+        sweep,
+        train,
+    )
 
-    for module in (data, train, caption, evaluate, metrics, report, demo, models, agent, review):
+    for module in (data, train, sweep, caption, evaluate, metrics, report, demo, models, agent, review):
         for command in module.COMMANDS:
             cli.add_command(command)
 
