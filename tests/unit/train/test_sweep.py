@@ -179,3 +179,17 @@ def test_parallel_runs_are_processes_that_share_out_the_cpu_threads(colour_data,
         assert f"{max(1, cpus // 2)} threads" in start["hardware"]
         assert (Path(r["dir"]) / "train.log").exists()
     assert [r["rank"] for r in summary["runs"]] == [1, 2]
+
+
+def test_a_grid_over_models_tests_each_run_against_its_own_base(colour_data, tmp_path):
+    out = tmp_path / "sweep"
+    spec = SweepSpec(CONFIG, {"model.name": ["tiny-blip2-opt", "tiny-blip2-t5"]}, out,
+                     tiny(colour_data, "train.max_steps=2"), test=colour_data, top=2, metrics=["bleu_4"], resamples=50)
+    summary = run_sweep(spec, log=lambda s: None)
+    bases = {r["name"]: Path(r["test"]["base"]).name for r in summary["runs"]}
+    assert bases == {"name=tiny-blip2-opt": "base-tiny-blip2-opt", "name=tiny-blip2-t5": "base-tiny-blip2-t5"}
+    for r in summary["runs"]:
+        base = read_json(Path(r["test"]["base"]) / "eval.json")
+        tuned = read_json(Path(r["test"]["finetuned"]) / "eval.json")
+        assert base["model"]["base_model"] == tuned["model"]["base_model"] == r["values"]["model.name"]
+        assert set(r["test"]["compare"]) == {"bleu_4"}
