@@ -89,7 +89,7 @@ class FakeGraph:
         self.republish_attempts = 0
         self.lock = threading.RLock()
         self._ids = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.fake = self
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -132,6 +132,15 @@ class FakeGraph:
             return f"{prefix}{self._ids:08d}"
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """Quiet about clients that hang up (the publisher closes connections it timed out on)."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _error(code: int, message: str, subcode: int | None = None, status: int = 400) -> tuple[int, dict]:
     error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}
     if subcode is not None:
@@ -150,6 +159,9 @@ REFUSALS = {
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the Graph API
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+
     def log_message(self, *args) -> None:
         pass
 
@@ -202,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _image(self, fake: FakeGraph, relative: str, method: str) -> None:
         file = fake.posts_dir / relative
         if relative in fake.missing_images or not file.is_file():
-            return self._send(404, {"error": "not found"})
+            return self._send(404, {"error": "not found"}, body=method == "GET")
         data = file.read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")
@@ -211,14 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET":
             self.wfile.write(data)
 
-    def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def _send(self, status: int, payload: dict, body: bool = True) -> None:
+        """Answer ``payload`` as JSON (headers only when ``body`` is false: the answer to a HEAD)."""
+        data = json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if body:
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
