@@ -35,6 +35,19 @@ def test_registry_and_loading_by_name_and_directory(tmp_path):
     assert p2.num_query_tokens == model.config.num_query_tokens
 
 
+@pytest.mark.parametrize("name,model_class", [("tiny-llava", "LlavaForConditionalGeneration"),
+                                              ("tiny-blip", "BlipForConditionalGeneration")])
+def test_each_family_loads_by_name_and_from_a_saved_folder(tmp_path, name, model_class):
+    """A folder is loaded with the transformers class its config names (found through its family)."""
+    assert {"llava-1.5-7b", "blip-base", "blip-large", name} <= {e.name for e in list_models()}
+    model, processor = load_captioner(name)
+    model.save_pretrained(tmp_path / "m")
+    processor.save_pretrained(tmp_path / "m")
+    again, _ = load_captioner(str(tmp_path / "m"))
+    assert type(again).__name__ == type(model).__name__ == model_class
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
 def test_missing_weights_say_what_and_where(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError) as e:
