@@ -184,7 +184,8 @@ def test_parallel_runs_are_processes_that_share_out_the_cpu_threads(colour_data,
 def test_a_grid_over_models_tests_each_run_against_its_own_base(colour_data, tmp_path):
     out = tmp_path / "sweep"
     spec = SweepSpec(CONFIG, {"model.name": ["tiny-blip2-opt", "tiny-blip2-t5"]}, out,
-                     tiny(colour_data, "train.max_steps=2"), test=colour_data, top=2, metrics=["bleu_4"], resamples=50)
+                     tiny(colour_data, "train.max_steps=2", "eval.decoding.num_beams=2"), test=colour_data, top=2,
+                     metrics=["bleu_4"], resamples=50)
     summary = run_sweep(spec, log=lambda s: None)
     bases = {r["name"]: Path(r["test"]["base"]).name for r in summary["runs"]}
     assert bases == {"name=tiny-blip2-opt": "base-tiny-blip2-opt", "name=tiny-blip2-t5": "base-tiny-blip2-t5"}
@@ -192,4 +193,18 @@ def test_a_grid_over_models_tests_each_run_against_its_own_base(colour_data, tmp
         base = read_json(Path(r["test"]["base"]) / "eval.json")
         tuned = read_json(Path(r["test"]["finetuned"]) / "eval.json")
         assert base["model"]["base_model"] == tuned["model"]["base_model"] == r["values"]["model.name"]
+        for ev in (base, tuned):  # decoded as in validation
+            assert (ev["config"]["decoding"]["strategy"], ev["config"]["decoding"]["num_beams"]) == ("beam", 2)
         assert set(r["test"]["compare"]) == {"bleu_4"}
+
+
+def test_each_process_gets_its_share_of_threads_and_a_gpu_in_turn(monkeypatch):
+    from captune.train.sweep import visible_gpus, worker_env
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    env = worker_env(slot=2, parallel=3, gpus=["4", "5"])
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "5" and env["CUDA_VISIBLE_DEVICES"] == "4"
+    assert worker_env(slot=1, parallel=3, gpus=["4", "5"])["CUDA_VISIBLE_DEVICES"] == "5"
+    assert worker_env(slot=0, parallel=32, gpus=[])["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert visible_gpus() == ["2", "3"]
