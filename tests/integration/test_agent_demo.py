@@ -68,3 +68,22 @@ def test_agent_run_command_on_the_dump_reuses_the_cache(demo_run, tmp_path):
     bad = CliRunner().invoke(cli, ["agent", "run", "--photos", str(out), "--out", str(tmp_path / "x"),
                                    "dedupe.clip_threshold=high"])
     assert bad.exit_code == 1 and "dedupe.clip_threshold" in bad.output
+
+
+def test_agent_publish_plans_the_demo_posts_with_their_public_urls(demo_run):
+    out, _ = demo_run
+    base = "https://club.example.org/night"
+    result = CliRunner().invoke(cli, ["agent", "publish", str(out), f"publisher.image_base_url={base}",
+                                      "publisher.ig_user_id=17841400000000001", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["blockers"][0].startswith("--live")
+    posts = [json.loads(line) for line in (out / "posts.jsonl").read_text().splitlines()]
+    plan = [json.loads(line) for line in (out / "publish" / "plan.jsonl").read_text().splitlines()]
+    assert [row["post_id"] for row in plan] == [p["post_id"] for p in posts]
+    for row, post in zip(plan, posts):
+        assert row["ready"] and row["images"] == post["files"]["images"]
+        for relative, url in zip(row["images"], row["image_urls"]):
+            assert url == f"{base}/{relative.removeprefix('posts/')}" and (out / relative).is_file()
+        captions = [r["params"]["caption"] for r in row["requests"] if "caption" in r.get("params", {})]
+        assert captions == [(out / post["files"]["caption"]).read_text(encoding="utf-8")]
+    assert not (out / "publish" / "ledger.sqlite").exists()

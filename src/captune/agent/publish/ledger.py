@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from typing_extensions import Self
-
 from captune.errors import CaptuneError
 
 SCHEMA = """
@@ -68,7 +66,7 @@ class Ledger:
         self._db.executescript(SCHEMA)
         self._lock = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self):
         import fcntl
 
         self._lock = open(self.path.with_suffix(".lock"), "w")

@@ -281,7 +281,8 @@ class Publisher:
             if error.kind in ("rejected", "media_fetch") or attempt == RETRIES:
                 raise PostFailed(f"{error} (the container is not published and is reused on the next run)")
             if status == "IN_PROGRESS":
-                self._wait(entry)
+                if self._wait(entry) == "PUBLISHED":
+                    return self._published(entry, None, "container status PUBLISHED")
             else:
                 self.sleep(self.cfg.poll_interval_s * 2**attempt)
             attempt += 1

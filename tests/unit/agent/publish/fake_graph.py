@@ -31,8 +31,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from typing_extensions import Self
-
 VERSION = "v23.0"
 USER = "17841400000000001"
 
@@ -95,7 +93,7 @@ class FakeGraph:
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
 
-    def __enter__(self) -> Self:
+    def __enter__(self):
         self._thread.start()
         return self
 
