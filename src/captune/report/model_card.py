@@ -31,6 +31,18 @@ HF_METRICS = {
 
 METHODS = {"lora": "LoRA", "rslora": "rsLoRA", "dora": "DoRA"}
 
+# The checkpoint's language model (captune.json "family") -> how the card names and loads it.
+FAMILY_CARDS = {
+    "opt": {"language_model": "decoder-only OPT", "model_class": "Blip2ForConditionalGeneration",
+            "processor_class": "Blip2Processor", "tag": "blip-2"},
+    "t5": {"language_model": "encoder-decoder Flan-T5", "model_class": "Blip2ForConditionalGeneration",
+           "processor_class": "Blip2Processor", "tag": "blip-2"},
+    "llama": {"language_model": "decoder-only Llama", "model_class": "LlavaForConditionalGeneration",
+              "processor_class": "LlavaProcessor", "tag": "llava"},
+    "bert": {"language_model": "BERT text decoder", "model_class": "BlipForConditionalGeneration",
+             "processor_class": "BlipProcessor", "tag": "blip"},
+}
+
 
 def write_model_card(run, evals: list[dict], pairs: list[dict], ctx: dict[str, Any]) -> Path:
     """Render the card into the run's ``checkpoints/best/README.md``; returns its path."""
@@ -70,6 +82,7 @@ def card_context(run, best: Path, pair: dict | None, evals: list[dict]) -> dict[
             "library": "peft" if meta.get("kind") == "peft" else "transformers",
             "full_parts": _full_parts(run, best, meta),
             "family": meta.get("family", "opt"),
+            **FAMILY_CARDS[meta.get("family", "opt")],
             "method": METHODS.get(run.config.get("finetune", {}).get("method", "lora"), "LoRA"),
             "path": str(best),
             "prompt": meta.get("prompt", ""),
@@ -89,12 +102,12 @@ def card_context(run, best: Path, pair: dict | None, evals: list[dict]) -> dict[
 
 def _full_parts(run, best: Path, meta: dict) -> list[str]:
     """The parts trained in full beside a LoRA adapter (their weights are in ``full_parts.safetensors``)."""
-    from captune.models.peft import FULL_PARTS_FILE
+    from captune.models.peft import FULL_PARTS_FILE, PARTS
 
     if meta.get("kind") != "peft" or not (Path(best) / FULL_PARTS_FILE).exists():
         return []
     finetune = run.config.get("finetune", {})
-    return [part for part in ("vision", "qformer", "lm") if finetune.get(part) == "full"] or ["see config.yaml"]
+    return [part for part in PARTS if finetune.get(part) == "full"] or ["see config.yaml"]
 
 
 def _hub_id(name: str | None) -> str | None:
