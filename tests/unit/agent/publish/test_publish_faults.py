@@ -141,9 +141,12 @@ def test_a_refused_token_stops_the_run_with_what_to_do(out_dir, fake, where):
     assert [o.result for o in again.outcomes] == ["published"] * 3 and len(fake.published) == 3
 
 
-def test_5xx_on_reads_and_container_creation_are_retried(out_dir, fake):
+def test_5xx_on_reads_and_container_creation_are_retried_with_doubling_backoff(out_dir, fake):
     fake.faults = {"quota": ["500"], "status": ["500", "500"], "create": ["500", "500_after"]}
-    result = _run(out_dir, fake, ["e01-p002"])
+    sleeps = []
+    result = publish(out_dir, live_config(fake, poll_interval_s=0.5), live=True, env=ENV, post_ids=["e01-p002"],
+                     sleep=sleeps.append)
+    assert sleeps == [0.5, 0.5, 1.0, 0.5, 1.0]  # quota; the first child twice; the status twice
     assert [o.result for o in result.outcomes] == ["published"] and len(fake.published) == 1
     assert _creates(fake) == 4 + 2  # two lost creations retried; one of them left an unpublished container
 

@@ -24,11 +24,13 @@ def test_the_token_is_in_no_file_log_output_or_error(out_dir, fake, caplog):
     args = ["agent", "publish", str(out_dir), "--live", "publisher.enabled=true", "publisher.dry_run=false",
             f"publisher.ig_user_id={USER}", f"publisher.graph_url={fake.graph_url}", "publisher.timeout_s=0.3",
             f"publisher.image_base_url={fake.image_base_url}", "publisher.poll_interval_s=0.001"]
-    outputs = []
+    outputs, codes = [], []
     for _ in range(3):  # a refused token stops the first run; the next ones go on
         run = CliRunner().invoke(cli, args, env={"CAPTUNE_IG_TOKEN": TOKEN})
         outputs.append(run.output)
+        codes.append(run.exit_code)
     assert "Graph error 190" in outputs[0] and "e01-p003: failed" in outputs[-1]
+    assert codes[0] == codes[-1] == 1  # a refused token, a failed post
     assert len(fake.published) == 2 and any(r.authorization == "ok" for r in fake.requests)
     dry = CliRunner().invoke(cli, [*args[:3], "--json"], env={"CAPTUNE_IG_TOKEN": TOKEN})
     outputs.append(dry.output)
