@@ -48,8 +48,10 @@ def write_sweep_report(out: str | os.PathLike, summary: dict[str, Any]) -> Path:
 
 
 def monitor_label(monitor: str) -> str:
-    """``cider+bleu_4`` -> ``CIDEr + BLEU-4``; ``val_loss`` -> ``Validation loss``."""
-    return " + ".join(label(t.strip()) for t in monitor.split("+"))
+    """``cider+bleu_4`` -> ``validation CIDEr + BLEU-4``; ``val_loss`` -> ``validation loss``."""
+    if monitor == "val_loss":
+        return "validation loss"
+    return "validation " + " + ".join(label(t.strip()) for t in monitor.split("+"))
 
 
 def _legend(row: dict[str, Any]) -> str:
@@ -74,8 +76,7 @@ def sweep_curves(runs: list[tuple[str, list[dict], list[dict]]], monitor: str) -
         if points:
             val_ax.plot(*zip(*points), style + "o", color=colour, lw=1.3, ms=3.5, label=name)
     loss_ax.set_ylabel("training loss", fontsize=9)
-    val_ax.set_ylabel(monitor_label(monitor) if monitor == "val_loss" else f"validation {monitor_label(monitor)}",
-                      fontsize=9)
+    val_ax.set_ylabel(monitor_label(monitor), fontsize=9)
     for ax in (loss_ax, val_ax):
         ax.set_xlabel("optimizer step", fontsize=9)
         plots._style(ax)

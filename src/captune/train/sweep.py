@@ -378,7 +378,6 @@ def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> dict[str, 
                "monitor": monitor, "higher_is_better": monitor != "val_loss", "test": str(spec.test or "") or None,
                "top": spec.top, "parallel": spec.parallel, "seconds": round(time.perf_counter() - t0, 2),
                "best": rows[0]["name"] if rows and rows[0].get("rank") else None, "runs": rows}
-    write_json(out / SWEEP_FILE, summary)
     summary["report"] = str(write_sweep_report(out, summary))
     write_json(out / SWEEP_FILE, summary)
     failed = [r for r in rows if r["status"] == "failed"]
