@@ -138,7 +138,7 @@ def pooled_modes(rows: Sequence[dict], keys: Sequence[str], posts: dict[str, lis
     for _, a, b in one_key_pairs(rows, keys, MODE):
         pa = {p["post_id"]: p for p in posts[a["id"]] if p.get("clipscore") is not None}
         pb = {p["post_id"]: p for p in posts[b["id"]] if p.get("clipscore") is not None}
-        for i in pa.keys() & pb.keys():
+        for i in sorted(pa.keys() & pb.keys()):  # a set's order follows the hash seed; the draws must not
             if pa[i]["images"] == pb[i]["images"]:
                 unit = (tuple(pa[i]["images"]), pa[i]["caption"], pb[i]["caption"])
                 pairs.setdefault((a[MODE], b[MODE]), {})[unit] = (pa[i]["clipscore"], pb[i]["clipscore"])
@@ -313,6 +313,6 @@ def _key_advice(key: str, cs: list[dict], scope: str) -> str:
 
 def _caveat(comparisons: dict) -> str:
     n = len(comparisons["clipscore"]) + len(comparisons["pooled"]) + len(comparisons["labels"])
-    return (f"{n} intervals were computed; at 95% about {n / 20:.0f} of them would exclude zero by chance "
-            "alone, so one significant setting among many is weak evidence; the pooled comparisons and "
-            "differences that repeat across settings are the ones to rely on.")
+    return (f"{n} intervals were computed; at 95% each excludes zero by chance alone 1 time in 20 (about "
+            f"{n / 20:.1f} expected here), so one significant setting among many is weak evidence; the pooled "
+            "comparisons and differences that repeat across settings are the ones to rely on.")

@@ -209,6 +209,7 @@ def test_findings_state_a_significant_difference_and_say_when_one_is_not():
     advice = " ".join(text["What to use"])
     assert "captioner.mode=model: significantly higher CLIPScore than template" in advice
     assert "cluster.max_images_per_post=2: significantly higher CLIPScore than 6" in advice
+    assert "5 intervals were computed; at 95% each excludes zero by chance alone 1 time in 20 (about 0.2" in advice
 
 
 def test_the_sweep_command_names_a_bad_grid_and_runs_a_small_one(dump, tmp_path):
@@ -222,3 +223,25 @@ def test_the_sweep_command_names_a_bad_grid_and_runs_a_small_one(dump, tmp_path)
     assert ran.exit_code == 0, ran.output
     rows = json.loads(ran.stdout)["rows"]
     assert len(rows) == 1 and rows[0]["cluster.k"] in ("auto", 5) and (tmp_path / "report.html").exists()
+
+
+POOLED = """
+import json
+from captune.agent.sweep_compare import pooled_modes
+posts = {m: [{"post_id": f"p{i:02d}", "images": [f"{i}.jpg"], "caption": m + str(i),
+              "clipscore": (i * 37 % 11 if m == "model" else i * 53 % 7) / 10} for i in range(15)]
+         for m in ("template", "model")}
+rows = [{"id": m, "captioner.mode": m} for m in posts]
+print(json.dumps(pooled_modes(rows, ["captioner.mode"], posts, 200, 0)))
+"""
+
+
+def test_pooled_intervals_do_not_depend_on_the_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    out = [subprocess.run([sys.executable, "-c", POOLED], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    assert json.loads(out[0])[0]["n_a"] == 15
+    assert out[0] == out[1] == out[2]
