@@ -66,7 +66,8 @@ def publish(out_dir, overrides, post_ids, live, as_json) -> None:
     it writes OUT_DIR/publish/plan.jsonl, the requests it would make. Live, the token is read from
     the environment variable publisher.access_token_env (CAPTUNE_IG_TOKEN), every step is recorded
     in OUT_DIR/publish/ledger.sqlite and a rerun resumes where it stopped: a post is published at
-    most once. Exit status 1 when a post failed, its outcome is unknown, or the token was refused.
+    most once. Exit status 1 when a post failed, its outcome is unknown, its id holds other content
+    in the ledger, or the token was refused.
     """
     from captune.agent.config import AgentConfig
     from captune.agent.publish import publish as publish_posts

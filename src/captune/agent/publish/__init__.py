@@ -43,8 +43,9 @@ class PublishResult:
 
     @property
     def ok(self) -> bool:
-        """False when a post failed or its publish outcome is unknown, or the token was refused."""
-        bad = any(o.result in ("failed", "unknown") for o in self.outcomes)
+        """False when a post failed, its publish outcome is unknown or its id conflicts with the ledger,
+        or the token was refused."""
+        bad = any(o.result in ("failed", "unknown", "conflict") for o in self.outcomes)
         return not bad and (self.stopped or {}).get("kind") != "token"
 
     def to_json(self) -> dict:

@@ -2,7 +2,9 @@
 
 One row per post in ``posts`` (its state, child and parent container ids, the container's last
 status, the media id, the last error, timestamps) and one row per step in ``steps`` (what was
-sent or seen, when). Every change is committed before the next request goes out, so a process
+sent or seen, when), and the digest of each post's content in ``contents`` (its caption and
+image files), so that a post id reused by a later ``agent run`` into the same folder is refused
+instead of taken for the post already published under it. Every change is committed before the next request goes out, so a process
 killed at any point leaves the ledger at the last step that happened; the publisher resumes
 from there. A file lock (``ledger.lock``) keeps two publishers off one output folder.
 
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS posts (
     post_id TEXT PRIMARY KEY, state TEXT NOT NULL, children TEXT NOT NULL DEFAULT '[]',
     container_id TEXT, status_code TEXT, media_id TEXT, error TEXT,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, published_at TEXT);
+CREATE TABLE IF NOT EXISTS contents (post_id TEXT PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY AUTOINCREMENT, post_id TEXT NOT NULL, at TEXT NOT NULL,
     step TEXT NOT NULL, detail TEXT NOT NULL);
@@ -113,6 +116,13 @@ class Ledger:
                 (entry.post_id, *values, at, at))
             self._db.execute("INSERT INTO steps (post_id, at, step, detail) VALUES (?, ?, ?, ?)",
                              (entry.post_id, at, step, json.dumps(detail, ensure_ascii=False)))
+
+    def content(self, post_id: str, digest: str) -> str:
+        """The content digest the ledger holds for ``post_id``; ``digest`` is recorded when it holds none."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR IGNORE INTO contents (post_id, digest) VALUES (?, ?)", (post_id, digest))
+            return self._db.execute("SELECT digest FROM contents WHERE post_id = ?", (post_id,)).fetchone()[0]
 
     def steps(self, post_id: str) -> list[tuple[str, dict]]:
         """The post's steps in order: ``(step, detail)``."""

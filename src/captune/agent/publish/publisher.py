@@ -84,6 +84,17 @@ class Stop(Exception):
         self.kind = kind
 
 
+def content_digest(post: Post, out_dir: Path) -> str:
+    """sha256 over the post's caption file and image files: what the ledger ties its post id to."""
+    import hashlib
+
+    from captune.io import file_sha256
+
+    files = [post.files.get("caption") or "", *post.files.get("images", [])]
+    parts = [file_sha256(Path(out_dir) / f) if f and (Path(out_dir) / f).exists() else f"missing:{f}" for f in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 class Publisher:
     """Publishes posts of ``out_dir`` through ``graph``, recording every step in ``ledger``."""
 
@@ -100,6 +111,14 @@ class Publisher:
         published = 0
         for post in posts:
             entry = self.ledger.get(post.post_id)
+            held = self.ledger.content(post.post_id, content_digest(post, self.out_dir))
+            if held != content_digest(post, self.out_dir):
+                error = (f"{post.post_id}: the ledger holds another post under this id (other images or caption: "
+                         "a later `agent run` into this folder?); it is left alone. Publish each run from its "
+                         "own output folder")
+                self.log(error)
+                outcomes.append(Outcome(post.post_id, "conflict", entry.state, entry.media_id, error))
+                continue
             if entry.state == "published":
                 outcomes.append(Outcome(post.post_id, "already_published", "published", entry.media_id))
                 continue

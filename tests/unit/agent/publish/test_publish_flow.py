@@ -120,7 +120,7 @@ def test_a_rerun_sends_nothing_for_published_posts(out_dir, fake):
     sent = len(fake.requests)
     again = publish(out_dir, cfg, live=True, env=ENV)
     assert [o.result for o in again.outcomes] == ["already_published"] * 3
-    assert len(fake.requests) == sent and len(fake.published) == 3
+    assert len(fake.requests) == sent and len(fake.published) == 3 and not again.ok
     publish(out_dir, cfg, env=ENV)  # the plan now shows the ledger
     assert [(row["ledger"], row["requests"]) for row in _plan(out_dir)] == [("published", [])] * 3
 
@@ -156,3 +156,16 @@ def test_the_command_line_publishes_with_overrides_on_the_run_config(out_dir, fa
     assert json.loads(live.stdout)["counts"] == {"published": 1} and len(fake.published) == 1
     text = CliRunner().invoke(cli, [*args[:-1], "--live", "publisher.dry_run=false"], env=ENV)
     assert text.exit_code == 0 and "1 already published" in text.output
+
+
+def test_a_post_id_reused_with_other_content_is_refused_not_skipped(out_dir, fake):
+    cfg = live_config(fake)
+    publish(out_dir, cfg, live=True, env=ENV)
+    sent = len(fake.requests)
+    caption = out_dir / "posts" / "e01-p001" / "caption.txt"
+    caption.write_text("A later agent run wrote another post under the same id.")  # as `agent run` into this folder
+    again = publish(out_dir, cfg, live=True, env=ENV)
+    results = {o.post_id: o.result for o in again.outcomes}
+    assert results == {"e01-p001": "conflict", "e01-p002": "already_published", "e01-p003": "already_published"}
+    assert "own output folder" in next(o.error for o in again.outcomes if o.post_id == "e01-p001")
+    assert len(fake.requests) == sent and len(fake.published) == 3 and not again.ok
