@@ -45,6 +45,9 @@ def test_each_family_loads_by_name_and_from_a_saved_folder(tmp_path, name, model
     processor.save_pretrained(tmp_path / "m")
     again, _ = load_captioner(str(tmp_path / "m"))
     assert type(again).__name__ == type(model).__name__ == model_class
+    from captune.models.registry import lookup
+
+    assert lookup(name).params == f"{round(sum(p.numel() for p in model.parameters()) / 1e3)}K"
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
 
 
