@@ -120,13 +120,13 @@ class ModelCaptioner:
         import torch
 
         from captune.generate import Decoding, load_for_captioning
-        from captune.models.blip2 import Blip2Batcher, Blip2Captioner
+        from captune.models.family import adapt
         from captune.models.loading import resolve_dtype
 
         net, processor, meta = load_for_captioning(model, adapter_path, resolve_dtype(dtype))
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.captioner = Blip2Captioner(net).to(device).eval()
-        self.batcher = Blip2Batcher(processor, self.captioner.blip2.config)
+        captioner, self.batcher = adapt(net, processor)  # any family: BLIP-2, LLaVA-1.5, BLIP
+        self.captioner = captioner.to(device).eval()
         self.decoding = Decoding(strategy="greedy", max_new_tokens=max_new_tokens)
         self.batch_size = batch_size
         self.trained_prompt = meta.get("prompt") if adapter_path else None

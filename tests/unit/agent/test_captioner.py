@@ -212,3 +212,13 @@ def test_an_adapter_brings_its_base_model_and_warns_about_a_different_prompt(tmp
     assert vocab == model.get_base_model().config.text_config.vocab_size  # tiny-blip2-opt's, not the shipped one's
     assert vocab != shipped_captioner.captioner.blip2.config.text_config.vocab_size
     assert len(captioner.caption([scene_image(0)], ["Caption Fair."])) == 1
+
+
+@pytest.mark.parametrize("family_model", ["tiny-llava", "tiny-blip"])
+def test_the_model_captioner_takes_every_family(family_model):
+    from PIL import Image
+
+    captioner = ModelCaptioner(family_model, max_new_tokens=5, batch_size=2)
+    captions = captioner.caption([Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")],
+                                 ["", "a photo of"])
+    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
