@@ -132,7 +132,7 @@ def test_a_mode_sweep_writes_its_rows_report_and_paired_comparisons(mode_sweep):
     html = (out / "report.html").read_text()
     assert "Findings" in html and "CLIPScore by captioner.mode" in html
     assert "data:image/png" not in html  # one clustering: no silhouette or images-per-post plot to draw
-    assert "| captioner.mode |" in (out / "report.md").read_text()
+    assert "| mode | silhouette |" in (out / "report.md").read_text()
 
 
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(dump, pool, tmp_path, monkeypatch):
@@ -159,6 +159,8 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(dump, pool, tmp_pa
     assert made == [combo_id(combos[0]), "killed", *sweep.ran]
     assert first.stat().st_mtime_ns == stamp
     assert [r["cluster.max_images_per_post"] for r in sweep.rows] == [2, 4, 6]
+    cached = [set(r["cached_stages"].split(",")) for r in sweep.rows[1:]]
+    assert all({"ingest", "dedupe"} <= c and "cluster" not in c for c in cached)  # a cluster key: clusters anew
     assert (tmp_path / "plots" / "clipscore_images_per_post.png").exists()
     again = run_sweep(combos, photos, tmp_path, config=CONFIG, truth=truth, resamples=100, pool=pool,
                       overrides=["captioner.seed=1"])
@@ -245,3 +247,13 @@ def test_pooled_intervals_do_not_depend_on_the_hash_seed():
                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
     assert json.loads(out[0])[0]["n_a"] == 15
     assert out[0] == out[1] == out[2]
+
+
+def test_the_demo_study_and_its_flags():
+    from captune.demo.agent import SWEEP_GRID, demo_sweep_combos
+
+    default, full = demo_sweep_combos(), demo_sweep_combos(full=True)
+    assert len(default) == 31 and len(full) == 243 and len({combo_id(c) for c in full}) == 243
+    assert {c["captioner.mode"] for c in default[:27]} == set(SWEEP_GRID["captioner.mode"])
+    refused = CliRunner().invoke(cli, ["demo", "agent", "--sweep", "--mode", "model", "--out", "unused"])
+    assert refused.exit_code == 2 and "--mode and --sweep" in refused.output
