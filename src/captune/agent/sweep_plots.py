@@ -84,10 +84,13 @@ def stage_vs_threshold(rows: Sequence[dict], key: str, stage: str, measures: Seq
         return None
     xs = sorted(first)
     fig, ax = plt.subplots(figsize=(5.2, 3.3))
+    styles = (("o", "-", 7), ("s", "--", 5), ("^", ":", 4))  # equal values (often 1.0) stay visible
     for i, m in enumerate(measures):
         ys = [first[x].get(f"{stage}_{m}") for x in xs]
-        ax.plot(xs, ys, "o-", color=COLOURS[i % len(COLOURS)] if i < 2 else NEUTRAL, lw=1.4, ms=4,
-                label=m.replace("_", " "))
+        marker, line, size = styles[i % len(styles)]
+        ax.plot(xs, ys, marker=marker, ls=line, color=COLOURS[i % len(COLOURS)] if i < 2 else NEUTRAL, lw=1.4,
+                ms=size, label=m.replace("_", " "))
+    ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylim(-0.03, 1.03)
     ax.legend(fontsize=8, frameon=False)
