@@ -10,7 +10,8 @@ id (``ItemSampler``), never on the batch size or on where a resumed run starts. 
 ``captune.provenance``); a rerun skips images already captioned with the same model, adapter,
 prompt, dtype, decoding and clean-up, refuses a file written otherwise, and loads no model when
 nothing is left to caption. A killed run loses and duplicates nothing (each line is flushed
-whole; a cut-off last line is dropped on resume).
+whole; a cut-off last line is dropped on resume). Under ``accelerate launch`` the processes
+share the images and the main process writes the one output (``captune.shards``).
 """
 
 from __future__ import annotations
@@ -321,26 +322,34 @@ def caption_to_files(
     prompt, dtype, decoding and clean-up (``captune.provenance``); otherwise this stops before
     captioning anything. The model is loaded only when some image is left to caption, and the
     image features of a batch are computed once for all decodings. A cut-off last line (a killed
-    run) is dropped and redone.
+    run) is dropped and redone. Under ``accelerate launch`` every process captions its share and
+    the main process merges the shares into each file (``captune.shards``); ``main_process`` in
+    the result says which process this is.
     """
-    from captune.provenance import caption_source, postprocess_json, reusable_ids
+    from captune.provenance import postprocess_json
+    from captune.shards import merge_parts, part_files, part_path, processes
 
     paths = {name: Path(outs[name]) for name in decodings}
-    loaded = None
-    source = caption_source(model, adapter, prompt, dtype)
-    if source["model_weights"] is None:  # a hub model not in the local cache: fetch it, then it is known
-        loaded = load_for_captioning(model, adapter, source["dtype"])
-        source = caption_source(model, adapter, prompt, dtype)
-        if source["model_weights"] is None:
-            raise CaptuneError(f"model {source['model']!r} loaded, but its weights are not in the Hugging Face "
-                               "cache to be identified; save it with save_pretrained and pass the folder")
+    procs = processes()
+    source, loaded = _identify(model, adapter, prompt, dtype)
     post = postprocess_json(postprocess)
     keys = {name: source | {"decoding": dec.model_dump(), "postprocess": post} for name, dec in decodings.items()}
-    done = {name: reusable_ids(paths[name], keys[name]) for name in decodings}
+    sharded = procs.count > 1 or any(part_files(p) for p in paths.values())
+    done = {name: _done(paths[name], keys[name]) for name in decodings}
+    procs.wait()  # every process knows what is done before any writes a part
     todo = [it for it in items if any(it.image_id not in done[name] for name in decodings)]
-    if todo:
+    mine = todo[procs.rank::procs.count]
+    if mine:
         net, processor, _ = loaded or load_for_captioning(model, adapter, source["dtype"])
-        _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess)
+        targets = {name: part_path(p, procs.rank) for name, p in paths.items()} if sharded else paths
+        device = f"cuda:{procs.local_rank}" if torch.cuda.is_available() else "cpu"
+        _caption(mine, net, processor, targets, decodings, keys, done, batch_size, progress and procs.main,
+                 postprocess, device)
+    if sharded:
+        procs.wait()
+        if procs.main:
+            for p in paths.values():
+                merge_parts(p, [it.image_id for it in items])
     return {
         "images": len(items),
         "captioned": len(todo),
@@ -349,15 +358,41 @@ def caption_to_files(
         "source": source,
         "files": {name: str(p) for name, p in paths.items()},
         "decodings": {name: d.label() for name, d in decodings.items()},
+        "processes": procs.count,
+        "main_process": procs.main,
     }
 
 
-def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess) -> None:
-    """Caption ``todo`` and append each image's line to every file that lacks it."""
+def _identify(model, adapter, prompt, dtype) -> tuple[dict[str, Any], tuple | None]:
+    """The model part of the provenance key (``caption_source``), and the loaded model when it had
+    to be loaded to be identified (a hub model not yet in the local cache)."""
+    from captune.provenance import caption_source
+
+    source = caption_source(model, adapter, prompt, dtype)
+    if source["model_weights"] is not None:
+        return source, None
+    loaded = load_for_captioning(model, adapter, source["dtype"])
+    source = caption_source(model, adapter, prompt, dtype)
+    if source["model_weights"] is None:
+        raise CaptuneError(f"model {source['model']!r} loaded, but its weights are not in the Hugging Face "
+                           "cache to be identified; save it with save_pretrained and pass the folder")
+    return source, loaded
+
+
+def _done(path: Path, key: Mapping[str, Any]) -> set[str]:
+    """Image ids captioned with ``key`` in ``path`` or in the parts a run into it left."""
+    from captune.provenance import reusable_ids
+    from captune.shards import part_files
+
+    return set().union(*(reusable_ids(p, key) for p in [path, *part_files(path)]))
+
+
+def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess,
+             device) -> None:
+    """Caption ``todo`` on ``device`` and append each image's line to every file that lacks it."""
     from captune.io import JsonlAppender
     from captune.models.family import adapt
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     captioner, batcher = adapt(net, processor)
     captioner = captioner.to(device).eval()
     logs = {name: JsonlAppender(p) for name, p in paths.items()}
@@ -397,16 +432,19 @@ def caption_images(
     dtype: str = "auto",
     progress: bool | None = None,
     postprocess=None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Caption a folder or records file into ``out`` (JSONL), skipping images already there.
 
     ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
     (default: @handles, hashtags and links stripped, whitespace tidied); ``False`` keeps the
-    raw text.
+    raw text. Under ``accelerate launch`` the processes share the images (``captune.shards``);
+    the main process returns the summary, the others None.
     """
     decoding = decoding or PRESETS["beam"]
     items = list({it.image_id: it for it in items_from_input(input, image_root)}.values())
     run = caption_to_files(items, {"out": out}, {"out": decoding}, model=model, adapter=adapter, prompt=prompt,
                            batch_size=batch_size, dtype=dtype, progress=progress, postprocess=postprocess)
+    if not run["main_process"]:
+        return None
     return {"images": run["images"], "captioned": run["captioned"], "skipped": run["skipped"], "out": str(out),
             "prompt": run["prompt"], "decoding": decoding.label()}

@@ -64,6 +64,10 @@ def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_siz
     A rerun into the same --out reuses its captions only if they were made with the same model
     and adapter weights, prompt, dtype, decoding and clean-up (otherwise it stops and says what
     differs), and loads no model when every image is done.
+
+    Under `accelerate launch --num_processes N -m captune caption ...` the N processes share the
+    images, each writing OUT.parts/rankK.jsonl; the main process then writes OUT, in the input's
+    order, each image once. A rerun after a kill, with any N, captions only what is missing.
     """
     from captune.generate import caption_images, decoding_preset
 
@@ -76,6 +80,8 @@ def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_siz
     summary = caption_images(input_, out, model=model, adapter=adapter, decoding=dec, prompt=prompt,
                              batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress,
                              postprocess=post)
+    if summary is None:  # another process than the main one under accelerate launch: the main one reports
+        return
     if as_json:
         echo_json(summary)
         return

@@ -31,13 +31,19 @@ from captune.cli.caption import captioner_options
 @progress_option()
 def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, metrics, clip_model, prompt,
                  batch_size, image_root, dtype, as_json, progress) -> None:
-    """Caption a test set (or read captions), score them and write OUT/eval.json."""
+    """Caption a test set (or read captions), score them and write OUT/eval.json.
+
+    Under `accelerate launch --num_processes N -m captune evaluate ...` the N processes share the
+    captioning; the main process scores once and writes eval.json.
+    """
     from captune.evaluate import evaluate
     from captune.evaluate.evaluation import evaluation_summary
 
     result = evaluate(data, out, model=model, adapter=adapter, predictions=predictions, decoding=decoding,
                       decodings=csv_list(decodings) or (), metrics=csv_list(metrics), clip_model=clip_model,
                       prompt=prompt, batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress)
+    if result is None:  # another process than the main one under accelerate launch: the main one scores
+        return
     summary = evaluation_summary(result, out)
     if as_json:
         echo_json(summary)

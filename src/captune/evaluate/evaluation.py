@@ -67,10 +67,15 @@ def evaluate(
     dtype: str = "auto",
     progress: bool | None = None,
     **metric_options: Any,
-) -> dict[str, Any]:
-    """Caption (or read) captions for every record of ``data``, score them, write ``out/eval.json``."""
+) -> dict[str, Any] | None:
+    """Caption (or read) captions for every record of ``data``, score them, write ``out/eval.json``.
+
+    Under ``accelerate launch`` the processes share the captioning (``captune.shards``); the main
+    process scores and returns the report, the others None.
+    """
     from captune.evaluate.decodings import decoding_table, parse_decodings
     from captune.generate import caption_to_files, decoding_preset, items_from_input
+    from captune.shards import processes
 
     out = Path(out)
     items = _items_with_references(data, image_root, items_from_input)
@@ -83,6 +88,8 @@ def evaluate(
                 "--predictions evaluates captions already written: leave out --model, --adapter "
                 "and --decodings"
             )
+        if not processes().main:
+            return None
         _copy_predictions(predictions, items, preds_path)
         run = {"prompt": None, "captioned": 0, "skipped": len(items)}
     else:
@@ -90,6 +97,8 @@ def evaluate(
         run = caption_to_files(
             items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt, batch_size, dtype, progress
         )
+        if not run["main_process"]:
+            return None
     captions = _read_captions(preds_path, items)
     refs, images = [it.meta["_references"] for it in items], [it.image for it in items]
     metrics, left_out = (list(metrics), {}) if metrics else default_metrics(clip_model)
