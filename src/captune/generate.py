@@ -343,8 +343,8 @@ def caption_to_files(
         net, processor, _ = loaded or load_for_captioning(model, adapter, source["dtype"])
         targets = {name: part_path(p, procs.rank) for name, p in paths.items()} if sharded else paths
         device = f"cuda:{procs.local_rank}" if torch.cuda.is_available() else "cpu"
-        _caption(mine, net, processor, targets, decodings, keys, done, batch_size, progress and procs.main,
-                 postprocess, device)
+        _caption(mine, net, processor, targets, decodings, keys, done, batch_size,
+                 progress if procs.main else False, postprocess, device)  # one progress bar: the main process's
     if sharded:
         procs.wait()
         if procs.main:

@@ -92,3 +92,26 @@ def test_a_launch_accelerate_did_not_join_is_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(CaptuneError, match="launched as 2 processes but accelerate joined 1"):
         processes()
+
+
+def test_process_1_of_2_captions_every_second_image_into_its_part_without_a_progress_bar(tmp_path, monkeypatch):
+    import captune.generate as generate
+    import captune.shards as shards
+    from captune.demo.world import generate as generate_world
+    from captune.generate import caption_to_files, items_from_input
+
+    data = generate_world(tmp_path / "world", n_images=5, seed=3, style="plain", n_events=2).files["plain"]
+    progress, real = [], generate.generate_captions
+
+    def spy(*args, **kwargs):
+        progress.append(kwargs["progress"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_captions", spy)
+    monkeypatch.setattr(shards, "processes", lambda: shards.Processes(rank=1, count=2, local_rank=1))
+    out = tmp_path / "captions.jsonl"
+    run = caption_to_files(items_from_input(data), {"out": out}, {"out": PRESETS["greedy"]}, model="shapes-blip2-opt",
+                           progress=None)  # None: a bar on a terminal; only the main process may show one
+    assert progress == [False] and not run["main_process"] and run["captioned"] == 5
+    assert [r["image_id"] for r in read_jsonl(part_path(out, 1))] == ["world_00001", "world_00003"]
+    assert not out.exists()  # the main process merges
