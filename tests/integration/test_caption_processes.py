@@ -3,6 +3,7 @@ process: the images are shared out, the output holds every image once, in the in
 one process writes it; a run one of whose processes is killed resumes.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -95,16 +96,20 @@ def test_a_killed_run_resumes_with_every_image_once(world, one, tmp_path):
 def kill_rank_1_after(cmd: list[str], part, lines: int) -> int:
     """Start ``cmd``; SIGKILL process 1 once ``part`` holds ``lines`` lines; the launcher's exit code."""
     launcher = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
     deadline = time.monotonic() + 240
     try:
         while not (part.exists() and part.read_text().count("\n") >= lines):
             assert launcher.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
             time.sleep(0.01)
-        rank1 = [p for p in psutil.Process(launcher.pid).children(recursive=True)
-                 if p.environ().get("RANK") == "1"]
+        workers = psutil.Process(launcher.pid).children(recursive=True)
+        rank1 = [p for p in workers if p.environ().get("RANK") == "1"]
         assert len(rank1) == 1
         rank1[0].send_signal(signal.SIGKILL)
         return launcher.wait(timeout=120)
-    finally:
+    finally:  # a failed test leaves no process behind (the workers outlive a killed launcher)
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
         if launcher.poll() is None:
             launcher.kill()

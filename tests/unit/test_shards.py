@@ -95,8 +95,7 @@ def test_a_launch_accelerate_did_not_join_is_refused(monkeypatch):
 
 
 def test_process_1_of_2_captions_every_second_image_into_its_part_without_a_progress_bar(tmp_path, monkeypatch):
-    import captune.generate as generate
-    import captune.shards as shards
+    from captune import generate, shards
     from captune.demo.world import generate as generate_world
     from captune.generate import caption_to_files, items_from_input
 
