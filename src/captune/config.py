@@ -70,6 +70,52 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def parse_grid(specs: Sequence[str], example: str, forbidden: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """``--grid KEY=V1,V2`` arguments -> ``{key: [values]}`` (the sweeps of ``captune sweep train`` and
+    ``captune agent sweep``). Values split at commas outside brackets, braces and quotes, so
+    ``categorize.labels=[a, b],[c]`` is two values. Errors name the ``--grid`` argument: no ``=``, an
+    empty key or value, a key given twice, a value given twice, a key in ``forbidden`` (key -> why)."""
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, raw = spec.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,..., for example --grid {example}")
+        if forbidden and key in forbidden:
+            raise ConfigError(f"--grid {spec!r}: {key} cannot be a grid key ({forbidden[key]})")
+        if key in grid:
+            raise ConfigError(f"--grid {spec!r}: {key} is already swept; give all its values in one --grid")
+        values = split_values(raw)
+        if not raw.strip() or any(not v for v in values):
+            raise ConfigError(f"--grid {spec!r}: an empty value; write the values between commas, e.g. {key}=a,b")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"--grid {spec!r}: {twice[0]!r} given twice")
+        grid[key] = values
+    return grid
+
+
+def split_values(raw: str) -> list[str]:
+    """Split at top-level commas (not inside ``[]``, ``{}`` or quotes); items are stripped."""
+    items, depth, quote, current = [], 0, "", []
+    for ch in raw:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    items.append("".join(current).strip())
+    return items
+
+
 def dump_config(cfg: BaseModel, path: str | os.PathLike) -> Path:
     """Write the resolved configuration as YAML (atomically)."""
     text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captune.config import parse_grid as config_parse_grid
 from captune.errors import ConfigError
 
 Combo = dict[str, str]
@@ -55,45 +56,8 @@ class Sweep:
 
 
 def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
-    """``["cluster.k=auto,5,10", ...]`` -> ``{"cluster.k": ["auto", "5", "10"]}``.
-
-    Commas inside brackets or quotes do not split (``categorize.labels=[a,b],[c]``). Errors name
-    the ``--grid`` argument: no ``=``, an empty key or value, a key given twice, a value given twice.
-    """
-    grid: dict[str, list[str]] = {}
-    for spec in specs:
-        key, sep, raw = spec.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,... for example --grid cluster.k=auto,5,10")
-        if key in grid:
-            raise ConfigError(f"--grid {spec!r}: {key} is already swept; give all its values in one --grid")
-        values = _split_values(raw)
-        if not raw.strip() or any(not v for v in values):
-            raise ConfigError(f"--grid {spec!r}: an empty value; write the values between commas, "
-                              f"e.g. {key}=a,b")
-        twice = sorted({v for v in values if values.count(v) > 1})
-        if twice:
-            raise ConfigError(f"--grid {spec!r}: {', '.join(twice)} given twice")
-        grid[key] = values
-    return grid
-
-
-def _split_values(raw: str) -> list[str]:
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(raw):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(raw[start:i].strip())
-            start = i + 1
-    return parts + [raw[start:].strip()]
+    """``["cluster.k=auto,5,10", ...]`` -> ``{"cluster.k": ["auto", "5", "10"]}`` (``captune.config.parse_grid``)."""
+    return config_parse_grid(specs, "cluster.k=auto,5,10")
 
 
 def expand(grid: Mapping[str, Sequence[str]]) -> list[Combo]:

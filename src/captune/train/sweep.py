@@ -42,6 +42,7 @@ from queue import Queue
 from typing import Any
 
 from captune.config import load_config
+from captune.config import parse_grid as config_parse_grid
 from captune.errors import CaptuneError, ConfigError
 from captune.io import iter_jsonl, write_json
 from captune.train.config import TrainConfig
@@ -85,51 +86,11 @@ class Run:
 # ---- the grid ----------------------------------------------------------------------------
 
 def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
-    """``["train.lr=1e-5,5e-5", "finetune.targets=[q,v],all_linear"]`` -> ``{key: [values]}``.
-
-    Values are split at commas outside brackets, braces and quotes, so a list is one value.
-    """
-    grid: dict[str, list[str]] = {}
-    for spec in specs:
-        key, sep, raw = spec.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,..., for example --grid train.lr=1e-5,5e-5")
-        if key in NOT_GRIDDABLE:
-            raise ConfigError(f"--grid {key}: cannot be a grid key ({NOT_GRIDDABLE[key]})")
-        if key in grid:
-            raise ConfigError(f"--grid {key}: given twice; list all its values in one --grid {key}=V1,V2")
-        values = split_values(raw)
-        if not values or any(not v for v in values):
-            raise ConfigError(f"--grid {key}: an empty value in {raw!r}; write {key}=V1,V2 with no empty item")
-        repeated = sorted({v for v in values if values.count(v) > 1})
-        if repeated:
-            raise ConfigError(f"--grid {key}: value {repeated[0]!r} is listed twice")
-        grid[key] = values
-    if not grid:
+    """``["train.lr=1e-5,5e-5", "finetune.targets=[q,v],all_linear"]`` -> ``{key: [values]}``
+    (``captune.config.parse_grid``; a list is one value); ``output_dir`` and ``eval.monitor`` cannot vary."""
+    if not specs:
         raise ConfigError("give at least one --grid KEY=V1,V2 (for example --grid train.lr=1e-5,5e-5)")
-    return grid
-
-
-def split_values(raw: str) -> list[str]:
-    """Split at top-level commas (not inside ``[]``, ``{}`` or quotes); items are stripped."""
-    items, depth, quote, current = [], 0, "", []
-    for ch in raw:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    items.append("".join(current).strip())
-    return items
+    return config_parse_grid(specs, "train.lr=1e-5,5e-5", NOT_GRIDDABLE)
 
 
 def plan_runs(spec: SweepSpec) -> list[Run]:

@@ -13,7 +13,8 @@ from captune.cli import cli
 from captune.errors import CaptuneError, ConfigError
 from captune.io import read_json, read_jsonl
 from captune.train.loop import Finetune
-from captune.train.sweep import SweepSpec, parse_grid, plan_runs, run_name, run_sweep, split_values
+from captune.config import split_values
+from captune.train.sweep import SweepSpec, parse_grid, plan_runs, run_name, run_sweep
 
 CONFIG = Path(__file__).parents[3] / "configs" / "finetune" / "tiny-lora.yaml"
 
@@ -53,11 +54,11 @@ def test_grid_values_split_at_top_level_commas_only():
 
 @pytest.mark.parametrize(("specs", "message"), [
     (["train.lr"], r"--grid 'train.lr': expected KEY=V1,V2"),
-    (["train.lr=1e-5", "train.lr=5e-5"], r"--grid train.lr: given twice"),
-    (["train.lr=1e-5,,5e-5"], r"--grid train.lr: an empty value"),
-    (["finetune.method=lora,lora"], r"--grid finetune.method: value 'lora' is listed twice"),
-    (["output_dir=a,b"], r"--grid output_dir: cannot be a grid key"),
-    (["eval.monitor=val_loss,cider"], r"--grid eval.monitor: cannot be a grid key"),
+    (["train.lr=1e-5", "train.lr=5e-5"], r"--grid 'train.lr=5e-5': train.lr is already swept"),
+    (["train.lr=1e-5,,5e-5"], r"--grid 'train.lr=1e-5,,5e-5': an empty value"),
+    (["finetune.method=lora,lora"], r"--grid 'finetune.method=lora,lora': 'lora' given twice"),
+    (["output_dir=a,b"], r"--grid 'output_dir=a,b': output_dir cannot be a grid key"),
+    (["eval.monitor=val_loss,cider"], r"--grid 'eval.monitor=val_loss,cider': eval.monitor cannot be a grid key"),
     ([], r"give at least one --grid"),
 ])
 def test_grid_errors_name_the_key(specs, message):
