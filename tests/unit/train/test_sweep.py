@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from captune.cli import cli
+from captune.config import split_values
 from captune.errors import CaptuneError, ConfigError
 from captune.io import read_json, read_jsonl
 from captune.train.loop import Finetune
-from captune.config import split_values
 from captune.train.sweep import SweepSpec, parse_grid, plan_runs, run_name, run_sweep
 
 CONFIG = Path(__file__).parents[3] / "configs" / "finetune" / "tiny-lora.yaml"
