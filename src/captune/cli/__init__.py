@@ -80,13 +80,15 @@ def _add_commands() -> None:
         evaluate,
         metrics,
         models,
+        recipe,
         report,
         review,
         sweep,
         train,
     )
 
-    for module in (data, train, sweep, caption, evaluate, metrics, report, demo, models, agent, review):
+    for module in (data, train, sweep, caption, evaluate, metrics, report, demo, models, agent, review,
+                   recipe):
         for command in module.COMMANDS:
             cli.add_command(command)
 
