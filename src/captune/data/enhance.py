@@ -165,7 +165,7 @@ def enhance_records(records: Sequence[CaptionRecord], vocab: Mapping[str, Sequen
             if k not in choices:  # unreadable: the captions stay as they are
                 out.append(_enhanced(record, Choice(), None, []))
                 continue
-            kept.update(choices[k].attributes)
+            kept.update(choices[k].attributes.keys())  # counts per category (a dict would add its values)
             out.append(_enhanced(record, choices[k], template, list(vocab)))
     summary = {"records": len(records), "scored": len(records) - len(unreadable), "unreadable": unreadable,
                "kept": {c: kept[c] for c in vocab}, "clip_model": clip.name, "prompt": prompt,

@@ -106,6 +106,7 @@ def test_cli_writes_enhanced_records_with_attributes_scores_and_originals(tmp_pa
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["records"] == 6 and summary["scored"] == 5 and summary["unreadable"] == ["single_00005"]
+    assert summary["kept"] == {"colour": 5}  # a count of images (it was the kept values strung together)
     rows = {r["image_id"]: r for r in read_jsonl(out)}
     for image_id in list(rows)[:5]:
         meta = rows[image_id]["meta"]
