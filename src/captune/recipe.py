@@ -89,8 +89,8 @@ class Recipe(Schema):
     """The name `captune recipe run` takes (the file's name without .yaml)."""
     about: str
     """One line: what the recipe runs."""
-    model: str
-    """Default of {model}; --model replaces it."""
+    model: str | None = None
+    """Default of {model}; --model replaces it (None: the recipe names its models in params)."""
     inputs: dict[str, str] = {}
     """Values the user must give as name=VALUE: {name: what to pass}."""
     params: dict[str, Scalar] = {}
@@ -104,11 +104,16 @@ class Recipe(Schema):
     def _names_and_placeholders(self) -> Recipe:
         known = _check_names(self)
         for i, step in enumerate(self.steps):
-            for name, let in step.let.items():
+            for name, let in step.let.items():  # in order: a let may use the ones before it
                 _check_placeholders(let.file, known, f"steps.{i}.let.{name}.file")
-            known |= set(step.let)
+                known.add(name)
             _check_placeholders(step.run, known, f"steps.{i}.run")
         return self
+
+    def uses(self, name: str) -> bool:
+        """Whether any step names the placeholder ``name``."""
+        texts = [s.run for s in self.steps] + [let.file for s in self.steps for let in s.let.values()]
+        return any(name in placeholders(t) for t in texts)
 
 
 def _check_names(recipe: Recipe) -> set[str]:
@@ -195,6 +200,9 @@ def values_for(recipe: Recipe, data: str | os.PathLike, out: str | os.PathLike, 
             raise CaptuneError(f"{item!r}: expected NAME=VALUE with NAME one of recipe {recipe.name}'s "
                                f"{', '.join(sorted(settable)) or '(none)'}")
         given[key] = value
+    if model and not recipe.uses("model"):
+        raise CaptuneError(f"recipe {recipe.name} has no {{model}}: set its models with its params "
+                           f"({', '.join(recipe.params)}), not --model")
     missing = [n for n in recipe.inputs if n not in given]
     if missing:
         wanted = "; ".join(f"{n}=... ({recipe.inputs[n]})" for n in missing)
@@ -280,7 +288,8 @@ def run_recipe(
     summary = {"recipe": recipe.name, "values": values, "steps": [], "seconds": 0.0}
     t0, skipping = time.perf_counter(), True
     for i, step in enumerate(recipe.steps, 1):
-        values = values | {name: read_let(let, values) for name, let in step.let.items()}
+        for name, let in step.let.items():
+            values = values | {name: read_let(let, values)}
         argv = step_argv(step, values)
         record = {"name": step.name, "command": "captune " + shlex.join(argv),
                   "fingerprint": _fingerprint(argv, recipe, values)}

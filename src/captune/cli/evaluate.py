@@ -27,10 +27,16 @@ from captune.cli.caption import captioner_options
               help="Comma-separated metrics (default: those of BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE and "
                    "diversity that can run here, and CLIPScore/RefCLIPScore with --clip-model).")
 @click.option("--clip-model", default=None, help="CLIP model (name or folder) for CLIPScore and hallucination checks.")
+@click.option("--bertscore-model", default=None, help="Model name or folder for BERTScore (with --metrics bertscore).")
+@click.option("--sentence-model", default=None,
+              help="Sentence-embedding model name or folder (with --metrics sentence_cosine).")
+@click.option("--attributes", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Attribute vocabulary {category: [values]}, YAML or JSON (with --metrics attributes).")
 @json_option("Print the metrics and error counts as JSON.")
 @progress_option()
 def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, metrics, clip_model, prompt,
-                 batch_size, image_root, dtype, as_json, progress) -> None:
+                 batch_size, image_root, dtype, bertscore_model, sentence_model, attributes, as_json,
+                 progress) -> None:
     """Caption a test set (or read captions), score them and write OUT/eval.json.
 
     Under `accelerate launch --num_processes N -m captune evaluate ...` the N processes share the
@@ -41,7 +47,8 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
 
     result = evaluate(data, out, model=model, adapter=adapter, predictions=predictions, decoding=decoding,
                       decodings=csv_list(decodings) or (), metrics=csv_list(metrics), clip_model=clip_model,
-                      prompt=prompt, batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress)
+                      prompt=prompt, batch_size=batch_size, image_root=image_root, dtype=dtype, progress=progress,
+                      **_metric_options(bertscore_model, sentence_model, attributes))
     if result is None:  # another process than the main one under accelerate launch: the main one scores
         return
     summary = evaluation_summary(result, out)
@@ -49,6 +56,12 @@ def evaluate_cmd(data, out, model, adapter, predictions, decoding, decodings, me
         echo_json(summary)
         return
     _print_evaluation(result, summary)
+
+
+def _metric_options(bertscore_model, sentence_model, attributes) -> dict:
+    """The model-based and attribute metrics' options given on the command line (as `captune metrics`)."""
+    given = {"bertscore_model": bertscore_model, "sentence_model": sentence_model, "attribute_vocab": attributes}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _print_evaluation(result: dict, summary: dict) -> None:

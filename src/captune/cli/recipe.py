@@ -25,7 +25,7 @@ def list_cmd(as_json: bool) -> None:
     """List the shipped recipes: name, default model, what each runs and its command."""
     from captune.recipe import command_line, list_recipes, load_recipe
 
-    rows = [{"name": name, "model": (r := load_recipe(path)).model, "about": r.about,
+    rows = [{"name": name, "model": (r := load_recipe(path)).model or "(params)", "about": r.about,
              "inputs": r.inputs, "params": r.params, "command": command_line(path), "file": str(path)}
             for name, path in list_recipes().items()]
     if as_json:
