@@ -1,8 +1,8 @@
 """Every shipped recipe end to end on shapes-world data with tiny models (the model, CLIP, text
 encoders and step counts set on the command line), checking what each step left on disk.
 
-Measured on a 2-core CPU: gsd-opt-full 13 s and zappos-attributes 20 s (default run); club-montage
-28 s, flickr8k-flan-t5 27 s and hm-multimodel 53 s (-m slow).
+Measured on a 2-core CPU: gsd-opt-full 6 s and zappos-attributes 5 s after 3 s making the data
+(default run); club-montage 28 s, flickr8k-flan-t5 27 s and hm-multimodel 53 s run alone (-m slow).
 """
 
 from __future__ import annotations
