@@ -78,7 +78,7 @@ class Step(Schema):
     """Short name, shown while it runs and recorded in OUT/recipe.json."""
     run: str
     """The command line after 'captune', with {placeholders}."""
-    let: dict[str, Let] = {}
+    let: dict[str, Let] = Field(default_factory=dict)
     """Values read from earlier steps' files when this step starts: {name: {file, key}}."""
 
 
@@ -91,11 +91,11 @@ class Recipe(Schema):
     """One line: what the recipe runs."""
     model: str | None = None
     """Default of {model}; --model replaces it (None: the recipe names its models in params)."""
-    inputs: dict[str, str] = {}
+    inputs: dict[str, str] = Field(default_factory=dict)
     """Values the user must give as name=VALUE: {name: what to pass}."""
-    params: dict[str, Scalar] = {}
+    params: dict[str, Scalar] = Field(default_factory=dict)
     """Defaults that name=VALUE replaces."""
-    files: dict[str, dict[str, Any]] = {}
+    files: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Configurations written to OUT/recipe/NAME.yaml; {name} is the path, name=PATH uses yours."""
     steps: list[Step] = Field(min_length=1)
     """The commands, in order."""

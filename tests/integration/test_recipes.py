@@ -2,7 +2,8 @@
 encoders and step counts set on the command line), checking what each step left on disk.
 
 Measured on a 2-core CPU: gsd-opt-full 6 s and zappos-attributes 5 s after 3 s making the data
-(default run); club-montage 28 s, flickr8k-flan-t5 27 s and hm-multimodel 53 s run alone (-m slow).
+(default run); club-montage 28 s, flickr8k-flan-t5 27 s and hm-multimodel 53 s run alone
+(-m slow; 39 s, 26 s and 79 s in one -m slow run beside other jobs).
 """
 
 from __future__ import annotations
