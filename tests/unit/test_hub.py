@@ -150,6 +150,7 @@ def test_captioner_loading_says_a_gated_repo_was_refused_and_keeps_the_cause(onl
     def from_pretrained(source, local_files_only=False, **kwargs):
         raise OSError("not in the cache") if local_files_only else refused
 
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", from_pretrained)  # read first: the family
     monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", from_pretrained)
     with pytest.raises(ModelNotFoundError) as err:
         load_captioner("blip2-opt-2.7b")
