@@ -18,8 +18,10 @@ Steps, each a library call whose files land in ``OUT``:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +66,35 @@ def run_demo(
     if embedded:
         from captune.demo.shipped import quiet_transformers
 
-        with quiet_transformers():  # models of a few MB: no "Loading weights" bars between the steps
+        with quiet_transformers(), demo_threads():  # no "Loading weights" bars between the steps
             return _run(out, None, None, n_images, steps, seed, clip_model, progress, echo, overrides, review)
     return _run(out, model, data, n_images, steps, seed, clip_model, progress, echo, overrides, review)
+
+
+def free_cores() -> int:
+    """Cores this process may use that other processes are not already keeping busy (by the
+    1-minute load average), at least 1."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(cores, cores - round(os.getloadavg()[0])))
+
+
+@contextmanager
+def demo_threads():
+    """Torch threads for the embedded demo: one per free core, unless ``OMP_NUM_THREADS`` says.
+
+    The shipped models' matrices are small: when another process keeps a core busy, a second
+    thread waits on it at every operation (on 2 cores with one busy process, 100 training steps
+    took 49 s on 2 threads and 31 s on 1; ``benchmarks/RESULTS.md``). Restored afterwards.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(min(before, free_cores()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run(out: Path, model, data, n_images, steps, seed, clip_model, progress, echo, overrides,
@@ -158,10 +186,12 @@ def _finetune(run_dir: Path, base: str, splits, embedded: bool, steps, seed: int
         # The shipped base is small and CPU-friendly: a short, high learning-rate LoRA run on all
         # three parts. The ViT adapts too: its features were warmed up on objects, and naming the
         # event means seeing the venue (with a frozen ViT the model names one event for all).
+        # No LoRA dropout: on matrices this small it took a tenth of the time; validation every
+        # 100 steps.
         settings = ["finetune.r=16", "finetune.alpha=32", "finetune.targets=all_linear", "finetune.qformer=lora",
-                    "finetune.vision=lora",
+                    "finetune.vision=lora", "finetune.dropout=0",
                     f"train.max_steps={steps or DEMO_STEPS}", "train.batch_size=16", "train.lr=2e-3",
-                    "train.warmup_ratio=0.05", "eval.every_steps=50", "eval.subset=30", "eval.batch_size=30",
+                    "train.warmup_ratio=0.05", "eval.every_steps=100", "eval.subset=30", "eval.batch_size=30",
                     "eval.decoding.strategy=greedy", f"eval.decoding.max_new_tokens={DEMO_MAX_NEW_TOKENS}",
                     "data.max_caption_tokens=40"]
     else:
