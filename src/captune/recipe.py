@@ -29,8 +29,9 @@ the same ``OUT`` again skips the steps that finished with the same command line 
 the first that differs; from there every step runs again (a command that refuses to overwrite its
 output, such as ``captune train``, then says so: choose another ``--out``).
 
-From Python, ``run_recipe`` runs each step as a ``python -m captune`` process unless given
-``execute``; ``captune recipe run`` runs them inside its own process (no start-up per step).
+Each step runs as its own ``python -m captune`` process (``run_recipe``'s ``execute`` can be
+replaced), as in a shell script: one step's state (accelerate's precision, loaded models, thread
+settings) never leaks into the next. The start-up costs a few seconds per step.
 """
 
 from __future__ import annotations
@@ -246,9 +247,18 @@ def read_let(let: Let, values: Mapping[str, Scalar]) -> Scalar:
 
 # ---- running ------------------------------------------------------------------------------
 
-def run_in_subprocess(argv: Sequence[str]) -> None:
-    """Run ``captune ARGV`` as its own process; a non-zero exit is a ``CaptuneError``."""
-    code = subprocess.call([sys.executable, "-m", "captune", *argv])
+def run_in_subprocess(argv: Sequence[str], to_stderr: bool = False) -> None:
+    """Run ``captune ARGV`` as its own process (its output on stderr with ``to_stderr``); a non-zero
+    exit is a ``CaptuneError``."""
+    command = [sys.executable, "-m", "captune", *argv]
+    stream = sys.stderr if to_stderr else sys.stdout
+    try:
+        code = subprocess.call(command, stdout=stream.fileno(), stderr=sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # a stream without a file (a test runner's capture)
+        done = subprocess.run(command, capture_output=True, text=True)
+        stream.write(done.stdout)
+        sys.stderr.write(done.stderr)
+        code = done.returncode
     if code:
         raise CaptuneError(f"exited with status {code} (its error is printed above)")
 

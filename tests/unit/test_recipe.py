@@ -186,12 +186,14 @@ def test_cli_lists_the_recipes_and_prints_a_plan_without_running(tmp_path):
     assert not Path("o").exists()
 
 
-def test_cli_run_reports_a_failing_step_on_one_line_with_exit_status_1(tmp_path):
+def test_cli_run_names_the_failing_step_below_its_own_error_with_exit_status_1(tmp_path):
     data = tmp_path / "empty.jsonl"
     data.write_text("")
     result = CliRunner().invoke(cli, ["recipe", "run", "gsd-opt-full", "--data", str(data), "--out",
                                       str(tmp_path / "o"), "--model", "tiny-blip2-opt"])
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and errors[0].startswith("error: recipe gsd-opt-full, step train (captune train ")
+    assert len(errors) == 2  # the step's own error (its process), then the recipe's line naming the step
     assert errors[0].endswith("train.jsonl: no training records")  # the split of an empty file ran: no images
+    assert errors[1].startswith("error: recipe gsd-opt-full, step train (captune train ")
+    assert errors[1].endswith("exited with status 1 (its error is printed above)")

@@ -5,9 +5,8 @@ tests/integration/test_recipes.py.
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import sys
+from functools import partial
 
 import click
 
@@ -52,7 +51,7 @@ def run_cmd(name, overrides, data, model, out, dry_run, as_json) -> None:
     NAME is a shipped recipe (captune recipe list) or a recipe file. name=value sets one of the
     recipe's inputs, params or files (each recipe's file lists them).
     """
-    from captune.recipe import load_recipe, run_recipe
+    from captune.recipe import load_recipe, run_in_subprocess, run_recipe
 
     spec = load_recipe(name)
     out = out or f"runs/{spec.name}"
@@ -60,7 +59,8 @@ def run_cmd(name, overrides, data, model, out, dry_run, as_json) -> None:
         _print_plan(spec, data, out, model, overrides)
         return
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    summary = run_recipe(spec, data, out, model, overrides, execute=_in_process(as_json), log=log)
+    summary = run_recipe(spec, data, out, model, overrides, execute=partial(run_in_subprocess, to_stderr=as_json),
+                         log=log)
     if as_json:
         echo_json(summary)
         return
@@ -77,27 +77,6 @@ def _print_plan(spec, data, out, model, overrides) -> None:
     for step in spec.steps:
         values |= {n: "{" + n + "}" for n in step.let}
         click.echo("captune " + shlex.join(step_argv(step, values)))
-
-
-def _in_process(to_stderr: bool):
-    """Run one ``captune`` command line in this process; its failure becomes a ``CaptuneError``."""
-
-    def execute(argv: list[str]) -> None:
-        from captune.cli import cli
-        from captune.errors import CaptuneError
-
-        redirect = contextlib.redirect_stdout(sys.stderr) if to_stderr else contextlib.nullcontext()
-        try:
-            with redirect, cli.make_context("captune", list(argv)) as ctx:
-                click.Group.invoke(cli, ctx)  # not cli.invoke: that prints the error and exits
-        except click.UsageError as e:
-            raise CaptuneError(f"usage: {e.format_message()}") from None
-        except (click.exceptions.Exit, SystemExit) as e:
-            code = getattr(e, "exit_code", getattr(e, "code", 0))
-            if code:
-                raise CaptuneError(f"exited with status {code}") from None
-
-    return execute
 
 
 COMMANDS = (recipe,)
