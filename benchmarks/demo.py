@@ -18,7 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
+from itertools import pairwise
 
 CHILD = r"""
 import json, sys, time
@@ -57,12 +57,12 @@ def one_run(out: str, seed: int, overrides: list[str]) -> dict:
     """Run the demo once in a child process; its steps, total, deltas and event naming."""
     subprocess.run(["rm", "-rf", out], check=True)
     arg = json.dumps({"out": out, "seed": seed, "set": overrides})
-    proc = subprocess.run([sys.executable, "-c", CHILD, arg], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", CHILD, arg], capture_output=True, text=True, check=False)
     if proc.returncode:
         sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
     result = json.loads(proc.stdout.rsplit("RESULT ", 1)[1])
     marks = result["marks"] + [[result["total"], "end"]]
-    result["steps"] = [(m, round(b[0] - a, 1)) for (a, m), b in zip(marks, marks[1:])]
+    result["steps"] = [(m, round(b[0] - a, 1)) for (a, m), b in pairwise(marks)]
     result["event_right"], result["test_images"] = event_naming(out)
     return result
 
@@ -71,9 +71,9 @@ def report(name: str, r: dict) -> None:
     print(f"run {name}: {r['total']:.1f} s, torch threads {r['threads']}")
     for msg, sec in r["steps"]:
         print(f"  {sec:7.1f} s  {msg}")
-    for name in ("bleu_4", "cider", "clipscore", "attr_accuracy"):
-        m = r["compare"][name]
-        print(f"  {name:<14} {m['a']:.3f} -> {m['b']:.3f}  delta {m['delta']:+.3f} "
+    for metric in ("bleu_4", "cider", "clipscore", "attr_accuracy"):
+        m = r["compare"][metric]
+        print(f"  {metric:<14} {m['a']:.3f} -> {m['b']:.3f}  delta {m['delta']:+.3f} "
               f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]")
     print(f"  right event: {r['event_right']}/{r['test_images']} "
           f"({100 * r['event_right'] / r['test_images']:.0f}%)", flush=True)
