@@ -72,10 +72,21 @@ def run_demo(
 
 
 def free_cores() -> int:
-    """Cores this process may use that other processes are not already keeping busy (by the
-    1-minute load average), at least 1."""
+    """Cores this process may use that other processes are not already keeping busy, at least 1:
+    busy by the 1-minute load average or, as that lags a process just started, by the processes
+    runnable now besides this one (Linux's ``/proc/loadavg``)."""
     cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, cores - round(os.getloadavg()[0])))
+    busy = max(round(os.getloadavg()[0]), _runnable_others())
+    return max(1, min(cores, cores - busy))
+
+
+def _runnable_others() -> int:
+    """Processes runnable at this moment other than this one; 0 where ``/proc/loadavg`` is absent."""
+    try:
+        runnable = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+    except (OSError, IndexError):
+        return 0
+    return max(0, int(runnable) - 1)
 
 
 @contextmanager
