@@ -2,7 +2,8 @@
 and prints the result (``--json`` for machine-readable output).
 
 One module per command group: ``data``, ``train``, ``caption``, ``evaluate`` (evaluate and
-compare), ``metrics``, ``report``, ``demo``, ``models`` (models list and export) and ``agent``. Heavy
+compare), ``metrics``, ``report``, ``demo``, ``models`` (models list and export), ``agent`` (run,
+publish, sweep), ``review``, ``sweep`` (sweep train) and ``recipe``. Heavy
 imports (torch, transformers) stay inside the command functions, so ``captune --help`` and
 ``captune metrics --help`` start without them.
 
