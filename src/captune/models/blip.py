@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from captune.errors import CaptuneError
-from captune.models.family import Example, Family, base_model, pad_rows, with_pixels
+from captune.models.family import Example, Family, PromptBatcher, base_model, pad_rows, with_pixels
 
 
 def ensure_ready(model, processor) -> None:
@@ -30,7 +30,7 @@ def ensure_ready(model, processor) -> None:
                            "load the config saved with this model")
 
 
-class BlipBatcher:
+class BlipBatcher(PromptBatcher):
     """Builds training and generation batches for one BLIP model."""
 
     decoder_only = True
@@ -71,15 +71,6 @@ class BlipBatcher:
         input_ids, mask = pad_rows(rows, self.pad_token_id, left=False)
         labels, _ = pad_rows(labels, -100, left=False)
         return with_pixels({"input_ids": input_ids, "attention_mask": mask, "labels": labels}, pixels)
-
-    def generation_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        prompts, pixels = self._prompt_ids(examples)
-        input_ids, mask = pad_rows(prompts, self.pad_token_id, left=True)
-        return with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
-
-    def decode(self, ids: torch.Tensor) -> list[str]:
-        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
 
 
 class BlipCaptioner(nn.Module):

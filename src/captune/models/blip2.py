@@ -22,7 +22,15 @@ import torch
 from torch import nn
 
 from captune.errors import CaptuneError
-from captune.models.family import Example, Family, base_model, image_tokens_guard, pad_rows, with_pixels
+from captune.models.family import (
+    Example,
+    Family,
+    PromptBatcher,
+    base_model,
+    pad_rows,
+    scatter_image_features,
+    with_pixels,
+)
 
 
 def model_family(config) -> str:
@@ -53,7 +61,7 @@ def ensure_image_tokens(model, processor) -> None:
         )
 
 
-class Blip2Batcher:
+class Blip2Batcher(PromptBatcher):
     """Builds training and generation batches for one BLIP-2 model."""
 
     def __init__(self, processor, config, max_prompt_tokens: int = 64, max_caption_tokens: int = 48):
@@ -61,6 +69,7 @@ class Blip2Batcher:
         self.tokenizer = processor.tokenizer
         self.family = model_family(config)
         self.decoder_only = self.family == "opt"
+        self.pad_prompts_left = self.decoder_only  # T5's encoder reads the prompt whole: right padding
         self.num_query_tokens = config.num_query_tokens
         self.image_token_id = config.image_token_index
         self.eos_token_id = config.text_config.eos_token_id
@@ -112,16 +121,6 @@ class Blip2Batcher:
             labels, _ = pad_rows(captions, -100, left=False)
         return with_pixels({"input_ids": input_ids, "attention_mask": mask, "labels": labels}, pixels)
 
-    def generation_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        prompts, pixels = self._prompt_ids(examples)
-        # Decoder-only models continue the last position, so padding goes on the left.
-        input_ids, mask = pad_rows(prompts, self.pad_token_id, left=self.family == "opt")
-        return with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
-
-    def decode(self, ids: torch.Tensor) -> list[str]:
-        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
-
 
 class Blip2Captioner(nn.Module):
     """A BLIP-2 model (plain or PEFT-wrapped) whose ``forward`` returns the caption loss."""
@@ -167,12 +166,8 @@ class Blip2Captioner(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Token embeddings with the image features scattered into the image-token positions."""
-        blip = self.blip2
-        image_mask = input_ids == blip.config.image_token_index  # [B, T]
-        image_tokens_guard(image_mask.sum(dim=1), features.shape[1], "BLIP-2",
-                           "Build inputs with the processor (Blip2Processor with num_query_tokens set)")
-        embeds = blip.get_input_embeddings()(input_ids)  # [B, T, H_lm]
-        return embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
+        return scatter_image_features(self.blip2, input_ids, features, self.blip2.config.image_token_index, "BLIP-2",
+                                      "Build inputs with the processor (Blip2Processor with num_query_tokens set)")
 
     def forward(
         self,

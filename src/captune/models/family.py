@@ -118,6 +118,32 @@ def with_pixels(batch: dict, pixels) -> dict:
     return batch
 
 
+class PromptBatcher:
+    """Generation batches and decoding shared by every family's batcher; a subclass gives
+    ``_prompt_ids(examples) -> (prompt rows, pixels)``, ``pad_token_id`` and ``tokenizer``."""
+
+    pad_prompts_left = True
+    """Decoder-only models continue the last position, so their prompts are padded on the left."""
+
+    def generation_batch(self, examples):
+        prompts, pixels = self._prompt_ids(examples)
+        input_ids, mask = pad_rows(prompts, self.pad_token_id, left=self.pad_prompts_left)
+        return with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
+
+    def decode(self, ids) -> list[str]:
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [" ".join(t.split()) for t in texts]
+
+
+def scatter_image_features(model, input_ids, features, image_token_id: int, family: str, fix: str):
+    """``model``'s token embeddings of ``input_ids`` with ``features`` scattered into the image-token
+    positions (refused when the counts differ: the image would be ignored)."""
+    image_mask = input_ids == image_token_id  # [B, T]
+    image_tokens_guard(image_mask.sum(dim=1), features.shape[1], family, fix)
+    embeds = model.get_input_embeddings()(input_ids)  # [B, T, H_lm]
+    return embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
+
+
 def image_tokens_guard(counts, expected: int, family: str, fix: str) -> None:
     """Refuse a batch whose image-token count per example is not ``expected``: the image would be ignored."""
     if not bool((counts == expected).all()):

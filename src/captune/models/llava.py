@@ -22,7 +22,15 @@ import torch
 from torch import nn
 
 from captune.errors import CaptuneError
-from captune.models.family import Example, Family, base_model, image_tokens_guard, pad_rows, with_pixels
+from captune.models.family import (
+    Example,
+    Family,
+    PromptBatcher,
+    base_model,
+    pad_rows,
+    scatter_image_features,
+    with_pixels,
+)
 
 CHAT = "USER: {image}\n{prompt} ASSISTANT:"
 """LLaVA-1.5's conversation format for one image and one answer."""
@@ -69,7 +77,7 @@ def ensure_image_tokens(model, processor) -> None:
             "vision_feature_select_strategy and num_additional_image_tokens to the model's")
 
 
-class LlavaBatcher:
+class LlavaBatcher(PromptBatcher):
     """Builds training and generation batches in LLaVA-1.5's chat format."""
 
     decoder_only = True
@@ -137,15 +145,6 @@ class LlavaBatcher:
         labels, _ = pad_rows(labels, -100, left=False)
         return with_pixels({"input_ids": input_ids, "attention_mask": mask, "labels": labels}, pixels)
 
-    def generation_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        prompts, pixels = self._prompt_ids(examples)
-        input_ids, mask = pad_rows(prompts, self.pad_token_id, left=True)  # generation continues the last position
-        return with_pixels({"input_ids": input_ids, "attention_mask": mask}, pixels)
-
-    def decode(self, ids: torch.Tensor) -> list[str]:
-        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [" ".join(t.split()) for t in texts]
-
 
 class LlavaCaptioner(nn.Module):
     """A LLaVA model (plain or PEFT-wrapped) whose ``forward`` returns the caption loss."""
@@ -188,12 +187,8 @@ class LlavaCaptioner(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Token embeddings with the image features scattered into the image-token positions."""
-        llava = self.llava
-        image_mask = input_ids == llava.config.image_token_id  # [B, T]
-        image_tokens_guard(image_mask.sum(dim=1), features.shape[1], "LLaVA",
-                           "Build inputs with the processor (LlavaProcessor with patch_size set)")
-        embeds = llava.get_input_embeddings()(input_ids)  # [B, T, H_lm]
-        return embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
+        return scatter_image_features(self.llava, input_ids, features, self.llava.config.image_token_id, "LLaVA",
+                                      "Build inputs with the processor (LlavaProcessor with patch_size set)")
 
     def forward(
         self,
