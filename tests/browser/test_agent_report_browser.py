@@ -3,7 +3,7 @@ loaded, nothing fetched from the network, a clean console; screenshot in test-ar
 
 
 import pytest
-from test_report_browser import ARGS, ARTIFACTS
+from file_page import file_page
 
 from captune.demo.agent import run_demo_agent
 
@@ -17,22 +17,12 @@ def agent_report(tmp_path_factory):
 
 @pytest.mark.browser
 def test_agent_report_renders_in_chromium(agent_report, chromium):
-    from playwright.sync_api import sync_playwright
-
     html, run = agent_report
-    problems, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(html.as_uri(), wait_until="load")
+    with file_page(chromium, html, "agent-report.png") as opened:
+        page = opened.page
         headings = page.locator("h2").all_inner_texts()
         montages = page.locator(".post img").evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth])")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "agent-report.png"), full_page=True)
-        browser.close()
+    problems, requests = opened.problems, opened.requests
     assert headings == ["Stages", "Stage metrics against the truth file", "Events", "Posts", "Left out"]
     assert len(montages) == len(run.posts) > 0 and all(done and w > 100 for done, w in montages), montages
     assert problems == []

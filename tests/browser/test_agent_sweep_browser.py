@@ -2,7 +2,7 @@
 console, nothing fetched; screenshot in test-artifacts/agent-sweep-report.png."""
 
 import pytest
-from test_report_browser import ARGS, ARTIFACTS
+from file_page import file_page
 
 from captune.agent.sweep import expand, parse_grid, run_sweep
 from captune.demo.agent import CONFIG
@@ -23,23 +23,13 @@ def sweep_report(tmp_path_factory):
 
 @pytest.mark.browser
 def test_sweep_report_renders_in_chromium(sweep_report, chromium):
-    from playwright.sync_api import sync_playwright
-
     html, sweep = sweep_report
-    problems, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(html.as_uri(), wait_until="load")
+    with file_page(chromium, html, "agent-sweep-report.png") as opened:
+        page = opened.page
         headings = page.locator("h2").all_inner_texts()
         plots = page.locator("figure img").evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth])")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "agent-sweep-report.png"), full_page=True)
-        browser.close()
+    problems, requests = opened.problems, opened.requests
     assert headings[:3] == ["Findings", "CLIPScore by cluster.k, cluster.max_images_per_post, captioner.mode",
                             "Plots"]
     assert "Captioner modes on identical posts (paired)" in headings and "Stage metrics per run" in headings

@@ -6,17 +6,10 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from file_page import ARTIFACTS, file_page
 
 from captune.report import build_report
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 HEADINGS = [
     "Summary",
     "Data",
@@ -29,7 +22,6 @@ HEADINGS = [
     "Human ratings",
     "Configuration",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _make_report_run():
@@ -48,23 +40,13 @@ def report_html(tmp_path_factory):
 
 @pytest.mark.browser
 def test_report_renders_in_chromium(report_html, chromium):
-    from playwright.sync_api import sync_playwright
-
-    problems, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(report_html.as_uri(), wait_until="load")
+    with file_page(chromium, report_html, "report.png") as opened:
+        page = opened.page
         headings = page.locator("h2").all_inner_texts()
         figures = page.locator("figure img")
         sizes = figures.evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         cards = page.locator(".card img").count()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        browser.close()
+    problems, requests = opened.problems, opened.requests
     assert headings == HEADINGS
     assert len(sizes) >= 5  # loss, validation metrics, change per metric, error flags, decodings
     assert all(done and w > 100 and h > 100 for done, w, h in sizes), sizes

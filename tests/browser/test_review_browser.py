@@ -9,13 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from file_page import ARGS, ARTIFACTS
 
 from captune.review import Study
 from captune.review.agreement import summarize
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 N_ITEMS = 5
 
 
