@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,10 @@ class AgentClip:
         """Photos embedded by the model in this process (the rest came from the cache)."""
         self.cached = 0
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """What identifies this model's vectors: backend, name, pretrained tag and weights."""
+        """What identifies this model's vectors: backend, name, pretrained tag and weights (hashed once:
+        a local folder's weights are read to hash them)."""
         from captune.models.fingerprint import model_weights
 
         weights = model_weights(self.cfg.model) if self.cfg.backend == "hf" else None

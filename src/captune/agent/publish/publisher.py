@@ -111,8 +111,8 @@ class Publisher:
         published = 0
         for post in posts:
             entry = self.ledger.get(post.post_id)
-            held = self.ledger.content(post.post_id, content_digest(post, self.out_dir))
-            if held != content_digest(post, self.out_dir):
+            digest = content_digest(post, self.out_dir)
+            if self.ledger.content(post.post_id, digest) != digest:
                 error = (f"{post.post_id}: the ledger holds another post under this id (other images or caption: "
                          "a later `agent run` into this folder?); it is left alone. Publish each run from its "
                          "own output folder")
