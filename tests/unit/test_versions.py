@@ -24,14 +24,11 @@ def _floors_module():
     return module
 
 
-def test_import_refuses_an_old_transformers():
-    code = (
-        "from importlib import metadata\n"
-        "real = metadata.version\n"
-        "metadata.version = lambda name: '4.57.6' if name == 'transformers' else real(name)\n"
-        "import captune\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+def test_import_refuses_an_old_transformers(tmp_path):
+    (tmp_path / "transformers-4.57.6.dist-info").mkdir()  # first on sys.path: what `import transformers` finds
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", "import captune"], capture_output=True, text=True, timeout=120,
+                         env=env)
     assert out.returncode != 0
     assert (
         "ImportError: captune needs transformers >= 5.18, but transformers 4.57.6 is installed: "
@@ -39,14 +36,19 @@ def test_import_refuses_an_old_transformers():
     ) in out.stderr
 
 
+def test_the_installed_version_is_the_one_importlib_metadata_reports():
+    for name in ("transformers", "numpy", "click"):
+        assert captune._installed_version(name) == metadata.version(name)
+    assert captune._installed_version("no-such-distribution-here") is None
+
+
 @pytest.mark.parametrize(
     "version, ok",
     [("5.17.9", False), ("5.9.0", False), ("4.99.0", False), ("5.18.0", True), ("5.18.0.dev0", True),
-     ("6.0.1", True)],
+     ("6.0.1", True), (None, True)],
 )
 def test_transformers_floor_boundary(monkeypatch, version, ok):
-    real = metadata.version
-    monkeypatch.setattr(metadata, "version", lambda name: version if name == "transformers" else real(name))
+    monkeypatch.setattr(captune, "_installed_version", lambda name: version if name == "transformers" else None)
     if ok:
         captune._check_transformers()
     else:
