@@ -17,7 +17,8 @@ from captune.cli.caption import DECODINGS
 def leaf_commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
     """Every command users run, by its full name ("data split"); a group that runs on its own counts."""
     found = {}
-    for name, command in group.commands.items():
+    commands = group.all_commands() if hasattr(group, "all_commands") else group.commands
+    for name, command in commands.items():
         full = f"{prefix}{name}"
         if isinstance(command, click.Group):
             if command.invoke_without_command:
@@ -115,9 +116,42 @@ def test_the_cli_and_metrics_help_start_without_torch():
     assert result.stdout.strip() == "[] []"
 
 
+def test_lazy_commands_name_every_command_of_every_cli_module():
+    import importlib
+    import pkgutil
+
+    import captune.cli
+
+    found = {}
+    for info in pkgutil.iter_modules(captune.cli.__path__):
+        module = importlib.import_module(f"captune.cli.{info.name}")
+        found.update({command.name: info.name for command in getattr(module, "COMMANDS", ())})
+    assert captune.cli.LAZY_COMMANDS == found
+
+
+METRICS_RUN = """
+import sys
+from click.testing import CliRunner
+import captune.cli
+result = CliRunner().invoke(captune.cli.cli, ["metrics", "-p", sys.argv[1], "-r", sys.argv[2], "--metrics", "bleu_4"])
+assert result.exit_code == 0, result.output
+print(sorted(m for m in sys.modules if m.startswith("captune.cli.")))
+"""
+
+
+def test_a_command_imports_only_its_own_cli_module(tmp_path):
+    preds, refs = tmp_path / "p.jsonl", tmp_path / "r.jsonl"
+    preds.write_text(json.dumps({"image_id": "a", "caption": "a red circle"}) + "\n")
+    refs.write_text(json.dumps({"image_id": "a", "captions": ["a red circle", "a circle"]}) + "\n")
+    out = subprocess.run([sys.executable, "-c", METRICS_RUN, str(preds), str(refs)], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['captune.cli.metrics']"
+
+
 def test_caption_and_evaluate_spell_the_captioner_options_alike():
     def captioner(name):
-        return {p.opts[0]: (p.default, p.help) for p in cli.commands[name].params
+        return {p.opts[0]: (p.default, p.help) for p in cli.get_command(None, name).params
                 if p.opts[0] in {"--model", "--adapter", "--decoding", "--prompt", "--batch-size", "--image-root",
                                  "--dtype"}}
 

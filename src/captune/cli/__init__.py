@@ -3,9 +3,10 @@ and prints the result (``--json`` for machine-readable output).
 
 One module per command group: ``data``, ``train``, ``caption``, ``evaluate`` (evaluate and
 compare), ``metrics``, ``report``, ``demo``, ``models`` (models list and export), ``agent`` (run,
-publish, sweep), ``review``, ``sweep`` (sweep train) and ``recipe``. Heavy
-imports (torch, transformers) stay inside the command functions, so ``captune --help`` and
-``captune metrics --help`` start without them.
+publish, sweep), ``review``, ``sweep`` (sweep train) and ``recipe``. A command's module is
+imported only when that command runs (``LAZY_COMMANDS``), and heavy imports (torch,
+transformers) stay inside the command functions, so ``captune --help`` and ``captune metrics``
+start without them.
 
 Exit status: 0 on success, 1 when a command fails at run time (a ``CaptuneError``, printed as
 one ``error: ...`` line on stderr), 2 for a usage error (an unknown option, a missing or
@@ -34,6 +35,36 @@ class _Group(click.Group):
         except CaptuneError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(RUNTIME_ERROR)
+
+
+# Each command's module (``captune.cli.<module>``, which lists it in its COMMANDS): a command's
+# module is imported when the command is looked up, so ``captune metrics`` imports nothing of the
+# others (``captune --help``, which lists them all, imports them all).
+LAZY_COMMANDS = {
+    "agent": "agent", "caption": "caption", "compare": "evaluate", "data": "data", "demo": "demo",
+    "evaluate": "evaluate", "export": "models", "metrics": "metrics", "models": "models", "recipe": "recipe",
+    "report": "report", "review": "review", "sweep": "sweep", "train": "train",
+}
+
+
+class _LazyGroup(_Group):
+    """The top-level group: commands are attached from their module on first lookup."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*LAZY_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            module = importlib.import_module(f"captune.cli.{LAZY_COMMANDS[name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(name)
+
+    def all_commands(self) -> dict[str, click.Command]:
+        """Every command, its module imported (for documentation and tests)."""
+        return {name: self.get_command(None, name) for name in self.list_commands(None)}
 
 
 def echo_json(obj) -> None:
@@ -65,36 +96,10 @@ def unavailable_line(unavailable: dict[str, str]) -> str:
     return "unavailable here: " + "; ".join(named)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="captune")
 def cli() -> None:
     """Fine-tune, evaluate and compare image-captioning models on your own photos."""
-
-
-def _add_commands() -> None:
-    """Attach each group's commands to ``cli`` (the modules import the helpers above)."""
-    from captune.cli import (
-        agent,
-        caption,
-        data,
-        demo,
-        evaluate,
-        metrics,
-        models,
-        recipe,
-        report,
-        review,
-        sweep,
-        train,
-    )
-
-    for module in (data, train, sweep, caption, evaluate, metrics, report, demo, models, agent, review,
-                   recipe):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_add_commands()
 
 
 def main() -> None:
