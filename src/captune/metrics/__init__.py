@@ -17,24 +17,13 @@ and a references JSONL joined by ``image_id`` (``load_predictions``, ``load_refe
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
 from captune.errors import ConfigError, DataError, ModelNotFoundError
-from captune.metrics import (  # noqa: F401  (importing a metric module registers it)
-    attributes,
-    bertscore,
-    bleu,
-    cider,
-    clipscore,
-    diversity,
-    meteor,
-    perplexity,
-    rouge,
-    sentence,
-    spice,
-)
+from captune.metrics import diversity
 from captune.metrics.base import (
     MetricResult,
     MetricSpec,
@@ -60,8 +49,39 @@ from captune.metrics.resources import MetricResources
 # The default set where everything is installed; ``default_metrics()`` is the part that can run here.
 DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
                    *diversity.OUTPUTS)
-# What a default metric needs beyond Python: each check raises MetricUnavailable with the reason.
-_PREREQUISITES = {"meteor": meteor.check, "spice": spice.check}
+# What a default metric needs beyond Python (module, check): each check raises MetricUnavailable
+# with the reason.
+_PREREQUISITES = {"meteor": ("meteor", "check"), "spice": ("spice", "check")}
+# The module (``captune.metrics.<module>``) that registers each metric group, output and alias. A
+# metric's module is imported when the metric is asked for, so scoring BLEU imports neither the
+# model-based metrics nor what they import (tests/unit/metrics/test_imports.py checks this table
+# against the registry).
+METRIC_MODULES = {
+    "attributes": ("attributes", "attr_precision", "attr_recall", "attr_accuracy", "attr_map", "attr_mar"),
+    "bertscore": ("bertscore", "bertscore_p", "bertscore_r", "bertscore_f1"),
+    "bleu": ("bleu", "bleu_1", "bleu_2", "bleu_3", "bleu_4"),
+    "cider": ("cider",),
+    "clipscore": ("clipscore", "refclipscore", "clip_win_rate"),
+    "diversity": ("diversity", *diversity.OUTPUTS, "novelty", "novel_fraction"),
+    "meteor": ("meteor",),
+    "perplexity": ("perplexity",),
+    "rouge": ("rouge", "rouge_l"),
+    "sentence": ("sentence_cosine",),
+    "spice": ("spice",),
+}
+_MODULE_OF = {name: module for module, names in METRIC_MODULES.items() for name in names}
+
+
+def _load(name: str) -> None:
+    """Import the module that registers metric ``name`` (nothing for an unknown name)."""
+    if name in _MODULE_OF:
+        importlib.import_module(f"captune.metrics.{_MODULE_OF[name]}")
+
+
+def load_all() -> None:
+    """Import every metric module (what ``known_metrics`` and the registry's checks need)."""
+    for module in METRIC_MODULES:
+        importlib.import_module(f"captune.metrics.{module}")
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -75,6 +95,7 @@ __all__ = [
     "align",
     "default_metrics",
     "known_metrics",
+    "load_all",
     "load_predictions",
     "load_references",
     "load_train_captions",
@@ -90,7 +111,9 @@ def default_metrics() -> tuple[list[str], dict[str, str]]:
     names, left_out = [], {}
     for name in DEFAULT_METRICS:
         try:
-            _PREREQUISITES.get(name, lambda: None)()
+            if name in _PREREQUISITES:
+                module, check = _PREREQUISITES[name]
+                getattr(importlib.import_module(f"captune.metrics.{module}"), check)()
             names.append(name)
         except MetricUnavailable as e:
             left_out[name] = str(e)
@@ -99,6 +122,7 @@ def default_metrics() -> tuple[list[str], dict[str, str]]:
 
 def known_metrics() -> list[str]:
     """Every metric name ``score`` accepts (output names; a group name means all its outputs)."""
+    load_all()
     return sorted({o for s in registered().values() for o in s.outputs})
 
 
@@ -109,7 +133,9 @@ def _requested(metrics: Sequence[str] | str | None, options: dict) -> dict[str, 
     elif isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     groups: dict[str, list[str]] = {}
-    for name in map(canonical, metrics):
+    for name in metrics:
+        _load(name)
+        name = canonical(name)
         try:
             spec = spec_for(name)
         except KeyError as e:

@@ -70,7 +70,8 @@ def canonical(name: str) -> str:
 
 
 def registered() -> dict[str, MetricSpec]:
-    """Registered metric groups by name (importing ``captune.metrics`` registers them all)."""
+    """Metric groups registered so far, by name (a metric module registers its groups when it is
+    imported; ``captune.metrics.load_all()`` imports them all)."""
     return dict(_REGISTRY)
 
 
