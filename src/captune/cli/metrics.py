@@ -6,6 +6,9 @@ Tests in tests/unit/metrics/test_score.py.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import click
 
 from captune.cli import echo_json, json_option, unavailable_line
@@ -45,11 +48,26 @@ def metrics_command(predictions, references, metric_names, tokenizer, per_item, 
     if train_captions:
         options["train_captions"] = load_train_captions(train_captions)
     options = {k: v for k, v in options.items() if v is not None}
-    scores = score_files(predictions, references, metric_names, tokenizer=tokenizer, per_item=per_item, **options)
+    with _gc_paused():
+        scores = score_files(predictions, references, metric_names, tokenizer=tokenizer, per_item=per_item,
+                             **options)
     if as_json:
         echo_json(scores.to_json())
         return
     _print_scores(scores)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while scoring: it makes a few hundred thousand small lists and
+    tuples and no cycles, and the collector's passes over them took 13-26 ms of a 5,000-image run."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _print_scores(scores) -> None:
