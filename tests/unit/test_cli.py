@@ -156,3 +156,20 @@ def test_caption_and_evaluate_spell_the_captioner_options_alike():
                                  "--dtype"}}
 
     assert len(captioner("caption")) == 7 and captioner("caption") == captioner("evaluate")
+
+
+def test_metrics_scores_with_the_collector_paused_and_restores_it(tmp_path, monkeypatch):
+    import gc
+
+    import captune.metrics
+
+    seen = []
+    monkeypatch.setattr(captune.metrics, "score_files", lambda *a, **k: seen.append(gc.isenabled()) or
+                        captune.metrics.base.Scores({"bleu_4": 1.0}, [{}]))
+    preds, refs = tmp_path / "p.jsonl", tmp_path / "r.jsonl"
+    preds.write_text("{}\n")
+    refs.write_text("{}\n")
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli, ["metrics", "-p", str(preds), "-r", str(refs), "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen == [False] and gc.isenabled()
