@@ -204,27 +204,39 @@ IGNORED = f"(?:\\x00|{SPACES}|[\\u200B\\u200E-\\u200F\\uFEFF]|\\x7F|{ci('&nbsp;'
 
 
 # --- token normalisations (the lexer's ptb3Escaping defaults) -----------------------------------
+# The lexer's quote normalisations after the ASCII quotes: each of these characters in one pass.
+_QUOTE_CHARS = str.maketrans({"\u0091": "`", "\u2018": "`", "\u201b": "`", "\u2039": "`",
+                              "\u0092": "'", "\u2019": "'", "\u203a": "'",
+                              "\u0093": "``", "\u201c": "``", "\u00ab": "``",
+                              "\u0094": "''", "\u201d": "''", "\u00bb": "''"})
+
+
 def latex_quotes(tok: str, probably_left: bool) -> str:
     # Case-sensitive, as in the Java code: "&Quot;" is matched by the lexer but left as it is.
-    tok = regex.sub(r"&apos;|'", "`" if probably_left else "'", tok)
-    tok = regex.sub(r"\"|&quot;", "``" if probably_left else "''", tok)
-    tok = regex.sub(r"[\u0091\u2018\u201B\u2039]", "`", tok)
-    tok = regex.sub(r"[\u0092\u2019\u203A]", "'", tok)
-    tok = regex.sub(r"[\u0093\u201C\u00AB]", "``", tok)
-    return regex.sub(r"[\u0094\u201D\u00BB]", "''", tok)
+    # The Java code's replacements in its order; no replacement makes text that a later one changes.
+    single, double = ("`", "``") if probably_left else ("'", "''")
+    tok = tok.replace("&apos;", single).replace("'", single)
+    tok = tok.replace('"', double).replace("&quot;", double)
+    return tok.translate(_QUOTE_CHARS)
 
 
 def remove_soft_hyphens(tok: str) -> str:
     return tok.replace("\u00ad", "") or "-"
 
 
+_AMP = regex.compile("&amp;", regex.I)
+
+
 def normalize_amp(tok: str) -> str:
-    return regex.sub(r"&amp;", "&", tok, flags=regex.I)
+    return _AMP.sub("&", tok) if "&" in tok else tok
+
+
+_CURRENCY = str.maketrans({"\u00a2": "cents", "\u00a3": "#", "\u0080": "$", "\u00a4": "$", "\u20a0": "$",
+                           "\u20ac": "$"})
 
 
 def normalize_currency(tok: str) -> str:
-    tok = tok.replace("\u00a2", "cents").replace("\u00a3", "#")
-    return regex.sub(r"[\u0080\u00A4\u20A0\u20AC]", "$", tok)
+    return tok.translate(_CURRENCY)
 
 
 _FRACTIONS = {"\u00bc": "1/4", "\u00bd": "1/2", "\u00be": "3/4", "\u2153": "1/3", "\u2154": "2/3"}
@@ -436,10 +448,17 @@ def _candidates(ch: str) -> list[_Compiled]:
     return found
 
 
+_UNTOKENIZABLE = _COMPILED[-1]  # one character, any: a candidate everywhere, and the last one
+
+
 def next_token(text: str, pos: int) -> tuple[str | None, int]:
     """The token at ``pos`` (None for skipped text) and the position after it."""
     best, best_len = None, -1
     for c in _candidates(text[pos]):
+        if c is _UNTOKENIZABLE:  # its match is one character: no call needed
+            if best_len < 1:
+                best, best_len = c, 1
+            break
         m = c.whole.match(text, pos)
         if m is not None and m.end() - pos > best_len:
             best, best_len = c, m.end() - pos

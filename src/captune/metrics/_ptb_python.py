@@ -19,7 +19,6 @@ are looked up, not tokenized.
 
 from __future__ import annotations
 
-import re
 import threading
 from array import array
 from collections import OrderedDict
@@ -62,12 +61,10 @@ _PROBES = ("", " ", "\nx", "\nThe x", " \nThe x", " The x", "\tThe y", "\n\nx", 
 _FOLLOW_CHARS = 20  # covers the longest word the lexer checks for after an acronym
 _DIRECT_CONTEXT = 4000  # characters of the following captions the direct path lexes with
 
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_DIGIT_GAP = re.compile(r"[\d)] +\d")  # a fraction or phone number may run across these spaces
-_PERIOD_GAP_TEXT = re.compile(r"\. (?!\n)")  # a period ending a word inside a caption
-_SPACE_AFTER_BREAK = re.compile("\n [" + "".join(sorted(_SPACE_START)) + "]")  # a caption starting with one
-# What a word tells about the space after it.
-DOT, NUM_END, NUM_START = 1, 4, 8
+# What a word tells about the spaces around it: it ends in a period, starts with one, ends in a digit
+# or ")", starts with a digit (fractions, phone numbers), holds "<" (SGML tags may contain spaces),
+# starts with another space character, is a word of a caption (not empty, not the separator).
+DOT, DOT_START, NUM_END, NUM_START, SGML_OPEN, SPACE_LEAD, REAL = 1, 2, 4, 8, 16, 32, 64
 
 
 def java_lower(token: str) -> str:
@@ -143,9 +140,13 @@ def _follow_free_word(piece: str) -> bool:
 
 
 def word_flags(word: str) -> int:
-    flags = DOT if word[-1] == "." else 0
+    """The flags above of a space-separated piece of a caption."""
+    if word in ("", "\n"):
+        return 0
+    flags = REAL | (DOT if word[-1] == "." else 0) | (DOT_START if word[0] == "." else 0)
     flags |= NUM_END if word[-1].isdecimal() or word[-1] == ")" else 0
-    return flags | (NUM_START if word[0].isdecimal() else 0)
+    flags |= NUM_START if word[0].isdecimal() else 0
+    return flags | (SGML_OPEN if "<" in word else 0) | (SPACE_LEAD if word[0] in _SPACE_START else 0)
 
 
 class _WordIds(dict):
@@ -189,6 +190,8 @@ class PythonTokenizer:
         self.word_text: list[str] = []
         self.word_entry = array("i")
         self.word_tail = array("i")
+        self.word_flags = array("B")
+        self.word_free = array("b")  # a word ending in a period: follow-free (1), not (0), not known (-1)
         self.entry_id: dict[str, int] = {}
         self.entry_text: list[str] = []
         self.entry_start, self.entry_len, self.entry_first = array("q"), array("i"), array("i")
@@ -221,6 +224,8 @@ class PythonTokenizer:
         self.word_text.append(text)
         self.word_entry.append(self.entry(text))
         self.word_tail.append(TAIL_UNKNOWN)
+        self.word_flags.append(word_flags(word))
+        self.word_free.append(-1)
         return wid
 
     def entry(self, text: str) -> int:
@@ -270,13 +275,14 @@ class PythonTokenizer:
         wid = np.fromiter(wids, np.int32, len(wids))
         last = np.append(np.flatnonzero(wid == NL) - 1, len(parts) - 1)  # each caption's last word
         entry = np.frombuffer(self.word_entry, np.int32)[wid]
-        slow = self.slow_captions(joined, captions)
+        joins = self.joins(wid, last)
+        slow = self.slow_captions(wid, last, joins)
         for k, text in self.tail_texts(captions, wid[last], last, slow):
             texts[k], entry[k] = text, self.entry(text)
         covered, last_list = 0, last.tolist()
         for i in sorted(slow):
             if i >= covered:  # else a token of an earlier caption ran over this one: already done
-                covered = i + self.slow_caption(captions, i, texts, entry, last_list)
+                covered = i + self.slow_caption(captions, i, parts, joins.get(i, []), texts, entry, last_list)
         lines = " ".join(filter(None, texts)).split("\n")
         return tuple(map(str.strip, lines, repeat(" ", len(lines)))), self.encode(entry, last)
 
@@ -329,27 +335,51 @@ class PythonTokenizer:
         plain = bool(lens.all()) and not (self.odd_entries and np.isin(entry, self.odd_entries).any())
         return Encoding(ids, lens, plain)
 
-    @staticmethod
-    def slow_captions(joined: str, captions: list[str]) -> set[int]:
-        """Captions where the lexer may see across a space, with spaces at either end, or empty."""
-        if not joined:
-            return {0}
-        if joined.isascii():
-            hits = _ascii_hits(joined.encode("ascii"))
-        else:  # string searches: a regex scan for all of these would cost more than the tokenization
-            hits = _find_all(joined, "<") + _find_all(joined, "  ")
-            hits += [m.start() for m in _PERIOD_GAP_TEXT.finditer(joined)]
-            hits += [m.start() for m in _DIGIT_GAP.finditer(joined)]
-            hits += [m.start() + 2 for m in _SPACE_AFTER_BREAK.finditer(joined)]
-            hits += [0] if joined[:1] == " " or joined[:1] in _SPACE_START else []
-            hits += [len(joined) - 1] if joined[-1:] == " " else []
-        if len(hits) == 0:
-            return set()
-        ends = np.cumsum(np.fromiter(map(len, captions), np.int64, len(captions)) + 3)
-        hits = np.asarray(hits)
-        # A hit on a separator may concern the caption on either side of it: take both.
-        found = np.concatenate([np.searchsorted(ends, hits, side="right"), np.searchsorted(ends, hits + 1, side="right")])
-        return set(np.minimum(found, len(captions) - 1).tolist())
+    def joins(self, wid: np.ndarray, last: np.ndarray) -> dict[int, list[tuple[int, int]]]:
+        """Caption -> (word, next word) of the pairs of its words that the lexer may read together.
+
+        It may after a period (abbreviations, acronyms before a capital, spaced ellipses) unless
+        the word's text does not depend on what follows and the next word does not start with a
+        period; and between a number or ")" and a number (fractions, phone numbers). Word
+        indices count from the caption's first word; empty words (spaces in a row) are skipped.
+        """
+        flags = np.frombuffer(self.word_flags, np.uint8).take(wid)
+        at = np.flatnonzero(wid != EMPTY) if (wid == EMPTY).any() else None  # separators stay: they pair with none
+        pair = flags if at is None else flags[at]
+        word, after = pair[:-1], pair[1:]
+        num = ((word & NUM_END) != 0) & ((after & NUM_START) != 0)
+        dot = ((word & DOT) != 0) & ((after & REAL) != 0)
+        if dot.any():
+            k = np.flatnonzero(dot & ((after & DOT_START) == 0))  # else joined whatever the word is
+            dot[k] = self.follow_free_words(wid[k if at is None else at[k]]) == 0
+        k = np.flatnonzero(num | dot)
+        if not len(k):
+            return {}
+        k, a = (k, k + 1) if at is None else (at[k], at[k + 1])
+        caption = np.searchsorted(last, k)  # the caption's last word is at or after k
+        first = np.append(0, last[:-1] + 2)[caption]
+        out: dict[int, list[tuple[int, int]]] = {}
+        for i, pair in zip(caption.tolist(), zip((k - first).tolist(), (a - first).tolist())):
+            out.setdefault(i, []).append(pair)
+        return out
+
+    def follow_free_words(self, wid: np.ndarray) -> np.ndarray:
+        """``is_follow_free`` of the words ``wid`` (ending in a period): 1 or 0, kept per word."""
+        free = np.frombuffer(self.word_free, np.int8).take(wid)
+        if (free < 0).any():
+            for w in dict.fromkeys(wid[free < 0].tolist()):
+                self.word_free[w] = self.is_follow_free(self.words[w])
+            free = np.frombuffer(self.word_free, np.int8).take(wid)
+        return free
+
+    def slow_captions(self, wid: np.ndarray, last: np.ndarray, joins: dict) -> set[int]:
+        """Captions where the lexer may see across a space, with spaces at either end or in a row,
+        an SGML tag, another space character at their start, or no words."""
+        flags = np.frombuffer(self.word_flags, np.uint8).take(wid)
+        odd = np.flatnonzero((wid == EMPTY) | ((flags & SGML_OPEN) != 0))
+        first = np.append(0, last[:-1] + 2)
+        lead = np.flatnonzero(flags.take(first) & SPACE_LEAD)
+        return set(joins) | set(np.searchsorted(last, odd).tolist()) | set(lead.tolist())
 
     def tail_entry(self, word: str) -> str | bool:
         """Text of a caption's last word followed by a newline, or False if it depends on more."""
@@ -385,15 +415,17 @@ class PythonTokenizer:
             self.follow_free[tail] = free
         return free
 
-    def slow_caption(self, captions: list[str], i: int, texts: list[str], entry: np.ndarray, last: list[int]) -> int:
+    def slow_caption(self, captions: list[str], i: int, parts: list[str], joins: list[tuple[int, int]],
+                     texts: list[str], entry: np.ndarray, last: list[int]) -> int:
         """Put the texts of caption ``i``'s runs of words (or of its whole line, lexed directly)
-        in place of its words' texts.
+        in place of its words' texts. ``parts``: the batch's words; ``joins``: the caption's
+        pairs of words that the lexer reads together (see ``joins``).
 
         Returns the number of captions done (more than one when a token runs over a line end).
         """
-        runs = self.caption_runs(captions, i)
+        a = last[i - 1] + 2 if i else 0
+        runs = self.caption_runs(captions, i, parts[a : last[i] + 1], joins)
         if runs is not None:
-            a = last[i - 1] + 2 if i else 0
             for first, end, text in runs:
                 texts[a + first : a + end + 1] = [""] * (end - first) + [text]
                 entry[a + first : a + end], entry[a + end] = EMPTY, self.entry(text)
@@ -405,25 +437,21 @@ class PythonTokenizer:
             entry[a:b], entry[b] = EMPTY, self.entry(line)
         return len(lines)
 
-    def caption_runs(self, captions: list[str], i: int) -> list[tuple[int, int, str]] | None:
-        """(first word, last word, text) of the runs of caption ``i``'s words that the lexer reads
-        together, and of the run that ends it; every other word has its own text. None: lex the
-        caption directly."""
-        cap = captions[i]
-        if "<" in cap:
+    def caption_runs(self, captions: list[str], i: int, parts: list[str],
+                     joins: list[tuple[int, int]]) -> list[tuple[int, int, str]] | None:
+        """(first word, last word, text) of the runs of caption ``i``'s words (``parts``) that the
+        lexer reads together (chains of ``joins``), and of the run that ends it; every other word
+        has its own text. None: lex the caption directly."""
+        if "<" in captions[i]:
             return None  # an SGML tag may span any number of words (and lines)
-        parts = cap.split(" ")
         if parts[0][:1] in _SPACE_START:
             return None
         runs: list[list[int]] = []
-        for m in _MAY_JOIN.finditer(cap):  # words the lexer may read on from, and the next word
-            k = cap.count(" ", 0, m.start())
-            after = k + len(m.group(1))
-            if self.joined(parts[k], parts[after], word_flags(parts[k]), word_flags(parts[after])):
-                if runs and runs[-1][1] == k:
-                    runs[-1][1] = after
-                else:
-                    runs.append([k, after])
+        for k, after in joins:
+            if runs and runs[-1][1] == k:
+                runs[-1][1] = after
+            else:
+                runs.append([k, after])
         end = len(parts) - 1
         while end >= 0 and not parts[end]:
             end -= 1
@@ -438,17 +466,6 @@ class PythonTokenizer:
                 return None
         out = [(a, b, self.segment(parts[a : b + 1])) for a, b in runs]
         return [*out, (first, end, self.tail(tail, follow))]
-
-    def joined(self, word: str, after: str, flags: int, after_flags: int) -> bool:
-        """Whether the lexer may see past the space between ``word`` and the word ``after`` it.
-
-        It may after a period (abbreviations, acronyms before a capital, spaced ellipses) unless
-        ``word``'s text does not depend on what follows and ``after`` does not start with a period;
-        and between a number or ")" and a number (fractions, phone numbers).
-        """
-        if flags & NUM_END and after_flags & NUM_START:
-            return True
-        return bool(flags & DOT) and (after[0] == "." or not self.is_follow_free(word))
 
     def segment(self, words: list[str]) -> str:
         """Text of words that the lexer reads as one piece (a single word: its cached text)."""
@@ -469,34 +486,6 @@ class PythonTokenizer:
 def _join(a: str, b: str) -> str:
     """Two texts of tokens as one (either may be empty)."""
     return f"{a} {b}" if a and b else a or b
-
-
-_MAY_JOIN = re.compile(r"[.\d)]( +)(?=[^ ])")  # a period, digit or ")" ending a word, spaces, a word
-_PERIOD_GAP = re.compile(rb"\. (?=[^\n])")  # a period ending a word inside a caption
-
-
-def _ascii_hits(data: bytes) -> np.ndarray:
-    """Positions in a " \\n "-joined ASCII batch that make a caption need the per-caption path."""
-    b = np.frombuffer(data, np.uint8)
-    space = b == 32
-    hits = [np.flatnonzero(space[1:] & space[:-1])]  # two spaces: an empty caption, spaces at its ends
-    hits.append(np.fromiter((m.start() for m in _PERIOD_GAP.finditer(data)), np.int64))
-    digit = np.flatnonzero((b - 48) < 10)  # (uint8: below "0" wraps around)
-    digit = digit[digit >= 2]
-    # "1 1/2", "(555) 123-4567": a digit or ")", a space, a digit
-    hits.append(digit[(b[digit - 1] == 32) & (((b[digit - 2] - 48) < 10) | (b[digit - 2] == 41))] - 2)
-    if b"<" in data or b"\t" in data:
-        hits.append(np.flatnonzero((b == 60) | (b == 9)))  # an SGML tag, a tab
-    hits.append(np.array([p for p in (0, len(b) - 1) if b[p] == 32], np.int64))
-    return np.concatenate(hits)
-
-
-def _find_all(text, sub) -> list[int]:
-    out, p = [], text.find(sub)
-    while p >= 0:
-        out.append(p)
-        p = text.find(sub, p + 1)
-    return out
 
 
 def follow_text(captions: list[str], i: int) -> str | None:
