@@ -1,9 +1,10 @@
 """N-gram counts of a whole evaluation set as flat numpy arrays, shared by BLEU, CIDEr and ROUGE-L.
 
-Words become integer ids and an n-gram of ids becomes one integer (a base ``V + 1`` number with
-digits ``1..V``), packed with its sentence index into one int64 and sorted (a value sort, several
-times faster than an argsort). The result lists each distinct (n-gram, sentence) pair with its
-count, ordered by n-gram and then by sentence. Sentences are numbered image by image, prediction
+Words become integer ids. Each n lists the positions where an n-gram starts in (n-gram, position)
+order, built from the order of n - 1 with one stable sort by token (radix passes over 16-bit
+digits in numpy) and the n-grams numbered by rank, so no key packs several tokens and nothing is value-sorted. The
+result lists each distinct (n-gram, sentence) pair with its count, ordered by n-gram (by its ids,
+left to right) and then by sentence. Sentences are numbered image by image, prediction
 first, so the references of the image of a prediction sit right after it within an n-gram's run.
 Every corpus statistic of BLEU (clipped counts) and CIDEr (document frequencies, tf-idf vectors,
 clipped dot products) is then a segment reduction over these arrays.
@@ -152,7 +153,7 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
     sizes = [int(np.maximum(lens - (n - 1), 0).sum()) for n in range(1, N_MAX + 1)]
     gram, sent, tf = (np.empty(sum(sizes), np.int64) for _ in range(3))
     new_group = np.empty(sum(sizes), bool)
-    bounds = _levels(ids, lens, vocab, max(1, n_sent.bit_length()), (gram, sent, tf, new_group))
+    bounds = _levels(ids, lens, vocab, (gram, sent, tf, new_group))
     gram, sent, tf, new_group = (a[: bounds[-1]] for a in (gram, sent, tf, new_group))
     image = sent_image.take(sent)
     new_group[1:] |= image[1:] != image[:-1]  # runs of one n-gram in one image
@@ -164,39 +165,65 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
                   np.array(bounds))
 
 
-def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, sent_bits: int, out) -> list[int]:
+def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, out) -> list[int]:
     """Fill ``out`` = (dense n-gram id, sentence, count, first-of-n-gram flag) of the distinct
-    (n-gram, sentence) pairs, n = 1 first; returns where each n starts, then the end."""
-    sent_of = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-    left = np.repeat(np.cumsum(lens), lens) - np.arange(len(ids))  # tokens from here to the sentence end
-    key = ids.astype(np.int64) + 1  # digits 1..V
-    packed = np.empty(len(ids), np.int64)
-    bound, bounds = vocab + 1, [0]  # keys are below ``bound``
+    (n-gram, sentence) pairs, n = 1 first; returns where each n starts, then the end.
+
+    Each level lists its positions in (n-gram, position) order, level n from level n - 1 (an LSD
+    radix step): the positions one to the left of level n - 1's, in its order, stably sorted by
+    their own token. A stable sort of 16-bit keys is a radix sort in numpy, and the n-gram ranks
+    stay level-local, so no key ever packs several tokens."""
+    sent_of = np.repeat(np.arange(len(lens), dtype=np.int32), lens)
+    dtype = np.uint16 if vocab < 1 << 16 else ids.dtype
+    tokens = ids.astype(dtype)
+    before = np.empty_like(tokens)  # the token to the left, ``vocab`` at a sentence start (sorts last)
+    before[1:] = tokens[:-1]
+    before[(np.cumsum(lens) - lens)[lens > 0]] = vocab
+    perm = _stable_order(tokens, vocab)  # level 1: positions by token, then position
+    new_gram = _changes(tokens.take(perm))
+    bounds = [0]
     for n in range(1, N_MAX + 1):
         if n > 1:
-            if (bound * (vocab + 1)) << sent_bits >= 1 << 63:
-                key, bound = _renumber(key)  # keep n-gram numbers small enough to pack with a sentence
-            key *= vocab + 1
-            key[: max(len(ids) - n + 1, 0)] += ids[n - 1 :] + 1  # the last n - 1 positions are never valid
-            bound *= vocab + 1
-        np.left_shift(key, sent_bits, out=packed)
-        packed |= sent_of
-        level = packed[left >= n] if n > 1 else packed
-        level.sort()  # a plain sort: much faster than argsort
-        first = np.flatnonzero(_runs(level))
-        pairs = level.take(first)
-        a, b = bounds[-1], bounds[-1] + len(first)
-        gram, sent, tf, new_gram = (x[a:b] for x in out)
-        np.right_shift(pairs, sent_bits, out=sent)  # n-gram keys, for now
-        new_gram[:1] = True
-        np.not_equal(sent[1:], sent[:-1], out=new_gram[1:])
-        np.cumsum(new_gram, out=gram)
-        gram += (int(out[0][a - 1]) if a else -1)
-        np.bitwise_and(pairs, (1 << sent_bits) - 1, out=sent)
-        np.subtract(first[1:], first[:-1], out=tf[:-1])
-        tf[-1:] = len(level) - first[-1:]
-        bounds.append(b)
+            perm, new_gram = _extend(perm, rank, before, vocab, int(np.maximum(lens - (n - 1), 0).sum()))
+        rank = np.cumsum(new_gram, dtype=np.int32)  # 1-based rank of the n-gram (int32: a bool cumsum
+        # into int64 is several times slower; a level has fewer than 2**31 positions)
+        bounds.append(_write_pairs(perm, new_gram, rank, sent_of, bounds[-1], out))
     return bounds
+
+
+def _extend(perm: np.ndarray, rank: np.ndarray, before: np.ndarray, vocab: int, size: int):
+    """The ``size`` positions of level n in (n-gram, position) order, and where a new n-gram
+    starts, from level n - 1's positions ``perm`` in that order and their n-gram ``rank``."""
+    first = before.take(perm)
+    order = _stable_order(first, vocab + 1)[:size]  # sentence starts (``vocab``) come last: dropped
+    new_perm = perm.take(order)
+    new_perm -= 1
+    return new_perm, _changes(first.take(order)) | _changes(rank.take(order))
+
+
+def _write_pairs(perm, new_gram, rank, sent_of, at: int, out) -> int:
+    """Write level n's distinct (n-gram, sentence) pairs into ``out`` from ``at``; returns the end."""
+    sent_sorted = sent_of.take(perm)
+    first = np.flatnonzero(new_gram | _changes(sent_sorted))
+    end = at + len(first)
+    gram, sent, tf, first_of_gram = (x[at:end] for x in out)
+    np.add(rank.take(first), int(out[0][at - 1]) if at else -1, out=gram)
+    sent[:] = sent_sorted.take(first)
+    new_gram.take(first, out=first_of_gram)
+    np.subtract(first[1:], first[:-1], out=tf[:-1])
+    tf[-1:] = len(perm) - first[-1:]
+    return end
+
+
+def _stable_order(keys: np.ndarray, bound: int) -> np.ndarray:
+    """``argsort(keys, kind="stable")`` for keys in ``0..bound - 1``, as 16-bit radix passes."""
+    if bound <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16, copy=False), kind="stable")
+    order = np.arange(len(keys))
+    for shift in range(0, (bound - 1).bit_length(), 16):
+        digit = ((keys.take(order) >> shift) & 0xFFFF).astype(np.uint16)
+        order = order.take(np.argsort(digit, kind="stable"))
+    return order
 
 
 def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:
@@ -207,18 +234,12 @@ def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-def _runs(sorted_values: np.ndarray) -> np.ndarray:
+def _changes(values: np.ndarray) -> np.ndarray:
     """Boolean mask of the first element of each run of equal values."""
-    start = np.empty(len(sorted_values), bool)
+    start = np.empty(len(values), bool)
     start[:1] = True
-    np.not_equal(sorted_values[1:], sorted_values[:-1], out=start[1:])
+    np.not_equal(values[1:], values[:-1], out=start[1:])
     return start
-
-
-def _renumber(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense numbers for prefix keys (same key, same number), for very large vocabularies."""
-    values, inverse = np.unique(key, return_inverse=True)
-    return inverse.astype(np.int64).reshape(key.shape), len(values)
 
 
 def corpus(preds: list[str], refs: list[list[str]], resources=None) -> Corpus:
