@@ -450,9 +450,28 @@ def _candidates(ch: str) -> list[_Compiled]:
 
 _UNTOKENIZABLE = _COMPILED[-1]  # one character, any: a candidate everywhere, and the last one
 
+# The token at a position depends only on the text from there on (no rule looks behind), so the
+# tokens of short remainders are kept: the punctuation after words ("busy--", "man``") and the
+# contexts the tokenizer lexes words with repeat from word to word. Bounded like the rule index.
+_BY_REST: dict[str, tuple[str | None, int]] = {}
+_REST_CHARS = 32
+_MAX_RESTS = 65536
+
 
 def next_token(text: str, pos: int) -> tuple[str | None, int]:
     """The token at ``pos`` (None for skipped text) and the position after it."""
+    if len(text) - pos > _REST_CHARS:
+        return _next_token(text, pos)
+    rest = text[pos:]
+    found = _BY_REST.get(rest)
+    if found is None:
+        if len(_BY_REST) >= _MAX_RESTS:
+            _BY_REST.clear()
+        found = _BY_REST[rest] = _next_token(rest, 0)
+    return found[0], pos + found[1]
+
+
+def _next_token(text: str, pos: int) -> tuple[str | None, int]:
     best, best_len = None, -1
     for c in _candidates(text[pos]):
         if c is _UNTOKENIZABLE:  # its match is one character: no call needed

@@ -167,8 +167,33 @@ def test_lexer_rule_index_stays_within_its_bound(monkeypatch):
     expected = tokenize([text])
     monkeypatch.setattr(lexer, "_MAX_FIRST_CHARS", 20)
     monkeypatch.setattr(lexer, "_BY_FIRST_CHAR", {})
+    monkeypatch.setattr(lexer, "_BY_REST", {})  # else the tokens come from there, not from the rules
     assert tokenize([text]) == expected
     assert 0 < len(lexer._BY_FIRST_CHAR) <= 20
+
+
+def test_tokens_of_short_remainders_are_kept_within_their_bound(monkeypatch):
+    text = " ".join(chr(c) for c in range(0x4E00, 0x4E00 + 60)) + " A.B. (x)"
+    monkeypatch.setattr(lexer, "_BY_REST", {})
+    expected = lex_whole_file([text])
+    assert lexer._BY_REST  # the last few tokens, 32 characters or fewer from the end
+    assert all(len(rest) <= lexer._REST_CHARS for rest in lexer._BY_REST)
+    monkeypatch.setattr(lexer, "_MAX_RESTS", 20)
+    monkeypatch.setattr(lexer, "_BY_REST", {})
+    assert tokenize([text]) == expected == lex_whole_file([text])
+    assert 0 < len(lexer._BY_REST) <= 20
+
+
+def test_a_token_depends_only_on_the_text_after_it():
+    """The premise of the remainders' cache: a token is the same after any text before it."""
+    caps = captions(300, seed=24) + odd_strings(300, seed=25)
+    for cap in caps:
+        text = lexer.to_utf16(cap + "\nThe x")
+        pos = 0
+        while pos < len(cap):
+            tok, end = lexer._next_token(text, pos)
+            assert lexer._next_token(text[pos:], 0) == (tok, end - pos), (cap, pos)
+            pos = end
 
 
 PUNCT_BASES = ["bench", "A", "x", "I", "Mr", "etc", "Co", "No", "Fig", "vs", "http", "cannot", "gonna", "Calif",
