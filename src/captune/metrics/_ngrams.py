@@ -55,17 +55,15 @@ class Corpus:
     n_grams: int  # number of distinct n-grams
     group_starts: np.ndarray  # start of each run of pairs with the same n-gram and image
     group_sizes: np.ndarray  # length of each run
-    entry_image: np.ndarray  # (E,) image of the pair's sentence
-    entry_is_ref: np.ndarray  # (E,) whether the pair's sentence is a reference
+    group_has_hyp: np.ndarray  # whether the run starts with the prediction's pair (then the only one)
     ids: np.ndarray  # flat token ids of all sentences
     plain: bool  # sentences are tokens joined by single spaces: split(" ") == split()
     bounds: np.ndarray  # (5,) where the entries of each n start (n = 1..4), then their end
 
     @cached_property
     def matches(self) -> Matches:
-        starts, sizes = self.group_starts, self.group_sizes
-        both = ~self.entry_is_ref.take(starts) & (sizes > 1)  # the prediction's entry comes first in its run
-        hyp, counts = starts[both], sizes[both] - 1
+        both = self.group_has_hyp & (self.group_sizes > 1)
+        hyp, counts = np.compress(both, self.group_starts), np.compress(both, self.group_sizes) - 1
         offsets = np.cumsum(counts) - counts
         ref = np.repeat(hyp + 1 - offsets, counts) + np.arange(int(counts.sum()))
         return Matches(hyp, offsets, ref, np.repeat(hyp, counts))
@@ -155,13 +153,13 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
     new_group = np.empty(sum(sizes), bool)
     bounds = _levels(ids, lens, vocab, (gram, sent, tf, new_group))
     gram, sent, tf, new_group = (a[: bounds[-1]] for a in (gram, sent, tf, new_group))
-    image = sent_image.take(sent)
+    image = sent_image.astype(np.int32).take(sent)  # int32: half the memory of the largest temporary
     new_group[1:] |= image[1:] != image[:-1]  # runs of one n-gram in one image
     starts = np.flatnonzero(new_group)
     order = np.repeat(np.arange(1, N_MAX + 1, dtype=np.int8), np.diff(bounds))
     n_grams = int(gram[-1]) + 1 if len(gram) else 0
     return Corpus(len(ref_count), sent_image, sent_is_ref, lens, first, first + 1, ref_count, gram, sent, order, tf,
-                  n_grams, starts, _run_lengths(starts, len(gram)), image, sent_is_ref.take(sent), ids, plain,
+                  n_grams, starts, _run_lengths(starts, len(gram)), ~sent_is_ref.take(sent.take(starts)), ids, plain,
                   np.array(bounds))
 
 

@@ -64,7 +64,7 @@ def _clipped_matches(c: _ngrams.Corpus) -> np.ndarray:
     if not len(m.hyp):
         return np.zeros((c.n_images, 4), np.int64)
     matched = np.minimum(c.tf.take(m.hyp), np.maximum.reduceat(c.tf.take(m.ref), m.offsets))
-    index = c.entry_image.take(m.hyp) * 4 + c.order.take(m.hyp) - 1
+    index = c.sent_image.take(c.sent.take(m.hyp)) * 4 + c.order.take(m.hyp) - 1
     return np.bincount(index, weights=matched, minlength=4 * c.n_images).reshape(-1, 4).astype(np.int64)
 
 

@@ -60,14 +60,13 @@ def cider_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None)
     """What CIDEr-D needs; ``resources`` (a ``MetricResources``) shares the n-gram counts."""
     c = _ngrams.corpus(preds_tok, refs_tok, resources)
     starts = c.group_starts  # runs of one n-gram in one image, the prediction's entry first
-    has_ref = c.entry_is_ref.take(starts) | (c.group_sizes > 1)
-    pair_start = starts[has_ref]
+    pair_start = np.compress(~c.group_has_hyp | (c.group_sizes > 1), starts)  # runs that hold a reference
     m = c.matches
     ref_sents = np.flatnonzero(c.sent_is_ref)
     bigrams = np.maximum(c.sent_len - 1, 0)  # the reference code's "length"
     delta = (bigrams[c.hyp_sent][c.sent_image[ref_sents]] - bigrams[ref_sents]).astype(float)
     return CiderStats(
-        c.n_images, len(c.sent_len), c.n_grams, c.gram.take(pair_start), c.entry_image.take(pair_start), c.gram,
+        c.n_images, len(c.sent_len), c.n_grams, c.gram.take(pair_start), c.sent_image.take(c.sent.take(pair_start)), c.gram,
         c.tf, c.sent, c.bounds, m.ref_hyp, m.ref, c.sent.take(m.ref), np.searchsorted(m.ref, c.bounds),
         c.hyp_sent, ref_sents, c.sent_image[ref_sents], c.ref_count, np.e ** (-(delta**2) / (2 * SIGMA**2)),
     )
