@@ -192,6 +192,7 @@ class PythonTokenizer:
         self.word_tail = array("i")
         self.word_flags = array("B")
         self.word_free = array("b")  # a word ending in a period: follow-free (1), not (0), not known (-1)
+        self.text_table = np.zeros(0, object)  # ``word_text`` as an array, for gathers
         self.entry_id: dict[str, int] = {}
         self.entry_text: list[str] = []
         self.entry_start, self.entry_len, self.entry_first = array("q"), array("i"), array("i")
@@ -270,9 +271,11 @@ class PythonTokenizer:
             captions = [clean(c) for c in captions]
             joined = " \n ".join(captions)
         parts = joined.split(" ")  # each caption's words, then "\n"
-        wids = list(map(self.word_id.__getitem__, parts))  # new words are lexed on the way
-        texts = list(map(self.word_text.__getitem__, wids))
-        wid = np.fromiter(wids, np.int32, len(wids))
+        wids = array("i", list(map(self.word_id.__getitem__, parts)))  # new words are lexed on the way
+        wid = np.frombuffer(wids, np.int32)
+        if len(self.text_table) != len(self.word_text):
+            self.text_table = np.array(self.word_text, dtype=object)
+        texts = self.text_table.take(wid).tolist()
         last = np.append(np.flatnonzero(wid == NL) - 1, len(parts) - 1)  # each caption's last word
         entry = np.frombuffer(self.word_entry, np.int32)[wid]
         joins = self.joins(wid, last)
