@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from captune.metrics import _ngrams
 from captune.metrics.base import MetricResult, register
@@ -99,26 +100,36 @@ def odd_sentences(sentences: list[str]) -> np.ndarray:
     if not sentences:
         return np.zeros(0, np.int64)
     joined = "\n".join(sentences)
-    b = np.frombuffer(joined.encode("utf-8", "surrogatepass"), np.uint8)
-    low = np.flatnonzero(b <= 32)  # spaces, line breaks, control characters
-    kind = b[low]
-    ends = low[kind == 10]
-    if len(ends) != len(sentences) - 1:  # a sentence holds a line break
+    b, wide = _bytes(joined)
+    breaks = b == 10
+    if np.count_nonzero(breaks) != len(sentences) - 1:  # a sentence holds a line break
         return _check(sentences, np.arange(len(sentences)))
-    bounds = np.concatenate([[-1], ends, [len(b)]])
-    empty = np.flatnonzero(np.diff(bounds) == 1)
-    near = np.zeros(len(low), bool)  # next to another such byte or an end of the text
-    gap = np.diff(low, prepend=-1, append=len(b)) == 1
-    near |= gap[:-1]
-    near |= gap[1:]
-    at = [low[(kind == 32) & near], low[(kind < 32) & (kind != 10)]]
-    if not joined.isascii():
-        lead = np.flatnonzero((b == 0xC2) | ((b >= 0xE1) & (b <= 0xE3)))  # lead bytes of _WIDE_SPACES
-        tail = b[np.minimum(lead[:, None] + [0, 1, 2], len(b) - 1)].astype(np.int64)  # (L, 3)
-        code = tail[:, 0] << 16 | tail[:, 1] << 8 | np.where(tail[:, 0] >= 0xE0, tail[:, 2], 0)
-        at.append(lead[np.isin(code, _WIDE_SPACES)])
-    found = np.searchsorted(ends, np.concatenate(at))
-    return np.union1d(_check(sentences, np.setdiff1d(found, empty)), empty)
+    edge = np.empty(len(b) + 2, bool)  # a byte up to 32 (space, control, line break), or either end
+    edge[0] = edge[-1] = True
+    np.less_equal(b, 32, out=edge[1:-1])
+    bad = (b < 32) & ~breaks  # a control character
+    bad |= (b == 32) & (edge[:-2] | edge[2:])  # a space at a sentence end or next to another
+    bad |= breaks & edge[:-2]  # a break after a break or at the start: the sentence before is empty
+    at = np.concatenate([np.flatnonzero(bad), wide])
+    last_empty = not len(b) or b[-1] == 10
+    if not len(at) and not last_empty:
+        return np.zeros(0, np.int64)
+    found = np.searchsorted(np.flatnonzero(breaks), at)  # a break counts for the sentence before it
+    return _check(sentences, np.union1d(found, [len(sentences) - 1] if last_empty else []).astype(np.int64))
+
+
+def _bytes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The text's bytes (Latin-1 when it can, else UTF-8) and where its whitespace beyond ASCII
+    starts."""
+    try:
+        b = np.frombuffer(text.encode("latin-1"), np.uint8)
+        return b, (np.zeros(0, np.int64) if text.isascii() else np.flatnonzero((b == 0x85) | (b == 0xA0)))
+    except UnicodeEncodeError:
+        b = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    lead = np.flatnonzero((b == 0xC2) | ((b >= 0xE1) & (b <= 0xE3)))  # lead bytes of _WIDE_SPACES
+    tail = b[np.minimum(lead[:, None] + [0, 1, 2], len(b) - 1)].astype(np.int64)  # (L, 3)
+    code = tail[:, 0] << 16 | tail[:, 1] << 8 | np.where(tail[:, 0] >= 0xE0, tail[:, 2], 0)
+    return b, lead[np.isin(code, _WIDE_SPACES)]
 
 
 def _check(sentences: list[str], candidates: np.ndarray) -> np.ndarray:
@@ -133,29 +144,32 @@ def lcs_lengths(a_flat, a_starts, a_lens, b_flat, b_starts, b_lens) -> np.ndarra
     fits the smallest integer type (or a few 64-bit words)."""
     if a_flat is not b_flat:
         a_flat, b_starts = np.concatenate([a_flat, b_flat]), b_starts + len(a_flat)
-    flat = a_flat.astype(np.int16 if int(a_flat.max(initial=0)) < 1 << 15 else np.int64)  # faster comparisons
     swap = a_lens > b_lens
     long_start, long_len = np.where(swap, a_starts, b_starts), np.maximum(a_lens, b_lens)
     short_start, short_len = np.where(swap, b_starts, a_starts), np.minimum(a_lens, b_lens)
-    widths = np.where(long_len <= 32, _SMALL_WIDTHS[np.minimum(long_len, 32)], 64 * ((long_len + 63) // 64))
+    size = np.where(long_len <= 32, _SMALL_SIZES[np.minimum(long_len, 32)], 2 + (long_len + 63) // 64)
     top = int(short_len.max(initial=0)) + 1
-    order = np.argsort(widths * top + (top - 1 - short_len))  # by width, then longest shorter sequence first
-    cuts = np.flatnonzero(np.diff(widths[order])) + 1
+    key = size * top + (top - 1 - short_len)  # by size, then longest shorter sequence first
+    order = np.argsort(key.astype(np.int16) if int(key.max(initial=0)) < 1 << 15 else key, kind="stable")
+    widths = np.where(size <= 2, 8 << size, 64 * (size - 2))
+    # windows of the ids, padded so that every row of the widest bit vector exists (rows read past
+    # their sequence's end: see _lcs_group)
+    dtype = np.int16 if int(a_flat.max(initial=0)) < 1 << 15 else np.int64  # faster comparisons
+    flat = np.concatenate([a_flat.astype(dtype), np.zeros(int(widths.max(initial=0)), dtype)])
     out = np.zeros(len(a_starts), np.int64)
-    for sel in np.split(order, cuts) if len(order) else ():
-        la, width = int(short_len[sel[0]]), int(widths[sel[0]])
-        if la and len(flat):  # a row's tokens past its end are read but never used: see _lcs_group
-            a = flat.take(short_start[sel] + np.arange(la)[:, None], mode="clip")  # (La, P)
-            b = flat.take(long_start[sel][:, None] + np.arange(width), mode="clip")  # (P, Lb)
-            out[sel] = _lcs_group(a, b, short_len[sel], long_len[sel])
+    for sel in np.split(order, np.flatnonzero(np.diff(size[order])) + 1) if len(order) else ():
+        if short_len[sel[0]]:
+            b = sliding_window_view(flat, int(widths[sel[0]]))[long_start[sel]]  # (P, Lb)
+            out[sel] = _lcs_group(flat, short_start[sel], short_len[sel], b, long_len[sel])
     return out
 
 
-_SMALL_WIDTHS = np.array([8] * 9 + [16] * 8 + [32] * 16)  # bit vector width by length, up to 32
+_SMALL_SIZES = np.array([0] * 9 + [1] * 8 + [2] * 16)  # bit vectors of 8 << size bits, up to 32
 
 
-def _lcs_group(a: np.ndarray, b: np.ndarray, lens_a: np.ndarray, lens_b: np.ndarray) -> np.ndarray:
-    """Allison-Dix bit-parallel LCS of columns of ``a`` (La, P) against rows of ``b`` (P, Lb).
+def _lcs_group(flat, starts_a, lens_a, b: np.ndarray, lens_b: np.ndarray) -> np.ndarray:
+    """Allison-Dix bit-parallel LCS of sequences ``flat[starts_a[i]:][:lens_a[i]]`` against the rows
+    of ``b`` (P, Lb), one bit vector each.
 
     ``lens_a`` is descending, so step t updates only the first ``active[t]`` pairs, those with
     more than t tokens in ``a``. Bits of ``b`` past a row's length hold other tokens: a bit only
@@ -163,11 +177,11 @@ def _lcs_group(a: np.ndarray, b: np.ndarray, lens_a: np.ndarray, lens_b: np.ndar
     p, lb = b.shape
     dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}.get(lb, np.uint64)
     words = max(1, lb // 64) if dtype is np.uint64 else 1
-    active = p - np.cumsum(np.bincount(lens_a, minlength=len(a)))  # pairs with more than t tokens
+    active = p - np.cumsum(np.bincount(lens_a))  # pairs with more than t tokens
     v = np.full((p, words), np.iinfo(dtype).max, dtype)
     eq = np.empty((p, lb), bool)
-    for t, k in enumerate(active[: len(a)].tolist()):
-        np.equal(a[t, :k, None], b[:k], out=eq[:k])
+    for t, k in enumerate(active[: int(lens_a[0])].tolist()):
+        np.equal(flat.take(starts_a[:k] + t)[:, None], b[:k], out=eq[:k])
         # Lb is a multiple of 8, so packing the flat array packs each row on its own (and much faster)
         match = np.packbits(eq[:k].reshape(-1), bitorder="little").view(dtype).reshape(k, words)
         x = v[:k]
@@ -180,15 +194,15 @@ def _lcs_group(a: np.ndarray, b: np.ndarray, lens_a: np.ndarray, lens_b: np.ndar
 
 def _add(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Unsigned addition of multi-word integers along axis 1 (word 0 least significant)."""
+    out = x + y
     if x.shape[1] == 1:
-        return x + y
-    out = np.empty_like(x)
-    carry = np.zeros(len(x), x.dtype)
-    for k in range(x.shape[1]):
-        s = x[:, k] + y[:, k]
-        s2 = s + carry
-        carry = ((s < x[:, k]) | (s2 < s)).astype(x.dtype)
-        out[:, k] = s2
+        return out
+    carry_out = out < x  # (P, W) the word overflowed
+    full = out == np.iinfo(x.dtype).max  # (P, W) a carry into the word passes on
+    carry = carry_out[:, 0]
+    for k in range(1, x.shape[1]):
+        out[:, k] += carry
+        carry = carry_out[:, k] | (carry & full[:, k])
     return out
 
 

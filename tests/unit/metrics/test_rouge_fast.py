@@ -73,7 +73,7 @@ def all_whitespace() -> list[str]:
 ODD_SENTENCES = ["", " ", "  ", "a  b", " a", "a ", "a\tb", "5\xa01/2 cups", "a\u3000b", "a\u2009b", "\u3000",
                  "\x85", "a \u205f b"]
 NOT_ODD = ["a", "a b c", "caf\u00e9 \u4e2d", "\u65e5\u672c\u3001\u8a9e", "a\x01b", "it\u2019s", "x\u200by",
-           "\u1681 \u2030 \u3001", "5 1/2", "\u00c2 \u00e2\u0080 a"]
+           "\u1681 \u2030 \u3001", "5 1/2", "\u00c2 \u00e2\u0080 a", "a\ud800b"]
 
 
 def test_odd_sentences_are_those_split_differently():
@@ -86,6 +86,17 @@ def test_odd_sentences_are_those_split_differently():
     assert odd_sentences(with_break).tolist() == expected + [len(sentences)]
     assert odd_sentences([]).tolist() == [] and odd_sentences([""]).tolist() == [0]
     assert odd_sentences(["a", ""]).tolist() == [1] and odd_sentences(["", "a"]).tolist() == [0]
+
+
+@pytest.mark.parametrize("text", ["ascii", "latin-1"])
+def test_odd_sentences_of_narrow_text(text):
+    """Text that Latin-1 encodes is read byte for byte (no UTF-8)."""
+    narrow = (lambda s: s.isascii()) if text == "ascii" else (lambda s: max(s, default="") <= "\xff")
+    sentences = [s for s in ODD_SENTENCES + NOT_ODD if narrow(s)]
+    sentences += ["a\x1fb", "\xa0", "x \xe9\xa0y"] if text == "latin-1" else ["a\x1fb", "a\x0bb c"]
+    expected = [i for i, s in enumerate(sentences) if s.split(" ") != s.split()]
+    assert len(expected) >= 9 and len(expected) < len(sentences)
+    assert odd_sentences(sentences).tolist() == expected
 
 
 def odd_corpus(seed: int, n: int):
