@@ -2,10 +2,11 @@
 
 Words become integer ids. Each n lists the positions where an n-gram starts in (n-gram, position)
 order, built from the order of n - 1 with one stable sort by token (radix passes over 16-bit
-digits in numpy) and the n-grams numbered by rank, so no key packs several tokens and nothing is value-sorted. The
-result lists each distinct (n-gram, sentence) pair with its count, ordered by n-gram (by its ids,
-left to right) and then by sentence. Sentences are numbered image by image, prediction
-first, so the references of the image of a prediction sit right after it within an n-gram's run.
+digits in numpy), the n-grams numbered by rank: no key packs several tokens, nothing is
+value-sorted. The result lists each distinct (n-gram, sentence) pair with its count, ordered by
+n-gram (by its ids, left to right) and then by sentence. Sentences are numbered image by image,
+prediction first, so the references of the image of a prediction sit right after it within an
+n-gram's run.
 Every corpus statistic of BLEU (clipped counts) and CIDEr (document frequencies, tf-idf vectors,
 clipped dot products) is then a segment reduction over these arrays.
 
@@ -158,9 +159,9 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
     starts = np.flatnonzero(new_group)
     order = np.repeat(np.arange(1, N_MAX + 1, dtype=np.int8), np.diff(bounds))
     n_grams = int(gram[-1]) + 1 if len(gram) else 0
+    has_hyp = ~sent_is_ref.take(sent.take(starts))
     return Corpus(len(ref_count), sent_image, sent_is_ref, lens, first, first + 1, ref_count, gram, sent, order, tf,
-                  n_grams, starts, _run_lengths(starts, len(gram)), ~sent_is_ref.take(sent.take(starts)), ids, plain,
-                  np.array(bounds))
+                  n_grams, starts, _run_lengths(starts, len(gram)), has_hyp, ids, plain, np.array(bounds))
 
 
 def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, out) -> list[int]:
@@ -180,12 +181,12 @@ def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, out) -> list[int]:
     perm = _stable_order(tokens, vocab)  # level 1: positions by token, then position
     new_gram = _changes(tokens.take(perm))
     bounds = [0]
-    for n in range(1, N_MAX + 1):
-        if n > 1:
-            perm, new_gram = _extend(perm, rank, before, vocab, int(np.maximum(lens - (n - 1), 0).sum()))
-        rank = np.cumsum(new_gram, dtype=np.int32)  # 1-based rank of the n-gram (int32: a bool cumsum
-        # into int64 is several times slower; a level has fewer than 2**31 positions)
+    for n in range(2, N_MAX + 2):
+        rank = np.cumsum(new_gram, dtype=np.int32)  # 1-based rank of the (n - 1)-gram (int32: a bool
+        # cumsum into int64 is several times slower; a level has fewer than 2**31 positions)
         bounds.append(_write_pairs(perm, new_gram, rank, sent_of, bounds[-1], out))
+        if n <= N_MAX:
+            perm, new_gram = _extend(perm, rank, before, vocab, int(np.maximum(lens - (n - 1), 0).sum()))
     return bounds
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,7 +41,8 @@ class CiderStats:
     n_sentences: int
     n_grams: int
     pair_gram: np.ndarray  # (P,) n-gram of each (n-gram, image) pair found in references
-    pair_image: np.ndarray  # (P,) image of the pair
+    pair_start: np.ndarray  # (P,) the pair's first (n-gram, sentence) count
+    sent_image: np.ndarray  # (S,) image of each sentence
     gram: np.ndarray  # (E,) n-gram of each (n-gram, sentence) count, unigrams first, then bigrams...
     tf: np.ndarray  # (E,) its count
     sent: np.ndarray  # (E,) its sentence
@@ -55,6 +57,11 @@ class CiderStats:
     ref_count: np.ndarray  # (N,)
     penalty: np.ndarray  # (R,) Gaussian length penalty of each reference against its prediction
 
+    @cached_property
+    def pair_image(self) -> np.ndarray:
+        """(P,) image of each pair (only resamples need it)."""
+        return self.sent_image.take(self.sent.take(self.pair_start))
+
 
 def cider_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None) -> CiderStats:
     """What CIDEr-D needs; ``resources`` (a ``MetricResources``) shares the n-gram counts."""
@@ -66,7 +73,7 @@ def cider_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None)
     bigrams = np.maximum(c.sent_len - 1, 0)  # the reference code's "length"
     delta = (bigrams[c.hyp_sent][c.sent_image[ref_sents]] - bigrams[ref_sents]).astype(float)
     return CiderStats(
-        c.n_images, len(c.sent_len), c.n_grams, c.gram.take(pair_start), c.sent_image.take(c.sent.take(pair_start)), c.gram,
+        c.n_images, len(c.sent_len), c.n_grams, c.gram.take(pair_start), pair_start, c.sent_image, c.gram,
         c.tf, c.sent, c.bounds, m.ref_hyp, m.ref, c.sent.take(m.ref), np.searchsorted(m.ref, c.bounds),
         c.hyp_sent, ref_sents, c.sent_image[ref_sents], c.ref_count, np.e ** (-(delta**2) / (2 * SIGMA**2)),
     )

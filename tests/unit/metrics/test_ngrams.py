@@ -79,7 +79,7 @@ def test_counts_when_no_caption_holds_a_word():
 
 def test_counts_on_random_captions():
     rng = random.Random(3)
-    words = "a b c d e f".split()
+    words = ["a", "b", "c", "d", "e", "f"]
     preds = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(60)]
     refs = [[" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 5))]
             for _ in preds]
