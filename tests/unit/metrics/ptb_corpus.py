@@ -140,3 +140,23 @@ _ODD = list("aeinostxyAEIMNOSTUWX0123456789 .,,--''\"/:;!?()<>=&$#%@_*") + [
 def odd_strings(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return ["".join(rng.choice(_ODD) for _ in range(rng.randint(1, 18))) for _ in range(n)]
+
+
+# Words around the spaces the lexer may read across: periods after words that do or do not depend
+# on what follows, words starting with a period, numbers and ")" before numbers, empty words.
+_PAIR_WORDS = ["room.", "Room.", "dog", "The", "A", "a", "It", "Mr.", "etc.", "U.S.", "Calif.", "Co.", "Ltd",
+               "No.", "fig.", "I.", "x.", ".", "..", "...", ". .", ".x", "5", "12", "1/2", "3)", "(555)",
+               "123-4567", "555", ")", "5.", "\u0665", "\u0665.", "caf\u00e9.", "\U0001f600.", "!.", "bench!!!.",
+               "room.,", "e.g.", "p.m.", "<b>", "\tx", "\u00a0y", "\u3000.", "", "Smith", "ltd", "5/8"]
+
+
+def pair_captions(n: int, seed: int) -> list[str]:
+    """Captions of 1 to 8 words from ``_PAIR_WORDS`` joined by one or two spaces, some with spaces
+    at either end, some empty."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [rng.choice(_PAIR_WORDS) for _ in range(rng.randint(0, 8))]
+        text = "".join(w + rng.choice([" ", " ", " ", "  "]) for w in words)[:-1] if words else ""
+        out.append(rng.choice(["", "", "", " "]) + text + rng.choice(["", "", "", " "]))
+    return out

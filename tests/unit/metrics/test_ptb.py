@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
-from ptb_corpus import captions, odd_strings
+import regex
+from ptb_corpus import captions, odd_strings, pair_captions
 
 from captune.metrics import MetricResources, _ptb_python
 from captune.metrics import _ptb_lexer as lexer
@@ -249,3 +251,55 @@ def test_punctuation_runs_in_captions_match_whole_file_lexing():
             words[k] += "".join(rng.choice(chars) for _ in range(rng.randint(1, 3)))
         caps.append(" ".join(words))
     assert tokenize(caps) == lex_whole_file(caps)
+
+
+def test_words_read_together_across_spaces_match_whole_file_lexing():
+    caps = pair_captions(4000, seed=26)
+    tokenizer = _ptb_python.PythonTokenizer()
+    assert tokenizer.tokenize(caps) == lex_whole_file(caps)
+    assert tokenizer.tokenize(caps[::-1]) == lex_whole_file(caps[::-1])  # words known, contexts new
+
+
+def test_a_period_after_a_word_that_keeps_its_tokens_joins_nothing():
+    tokenizer = _ptb_python.PythonTokenizer()
+    caps = ["A dog in the room. It sleeps", "No. 5 and No. x. The end", "a room. . . x", "5 1/2 dogs (555) 123-4567"]
+    lines = tokenizer.tokenize(caps)
+    assert lines == lex_whole_file(caps) == ["a dog in the room it sleeps", "no. 5 and no x the end", "a room x",
+                                             "5\u00a01/2 dogs -lrb-555-rrb-\u00a0123-4567"]
+    parts = " \n ".join(caps).split(" ")
+    wid = np.array([tokenizer.word_id[w] for w in parts], np.int32)
+    last = np.append(np.flatnonzero(wid == _ptb_python.NL) - 1, len(parts) - 1)
+    joins = tokenizer.joins(wid, last)
+    assert 0 not in joins  # "room." keeps its tokens before "It"
+    assert joins[1] == [(0, 1), (3, 4), (4, 5)]  # "No." before a number is "no.", else "no" "."; so is "x."
+    assert joins[2] == [(1, 2), (2, 3)]  # "room." before ".", then a spaced ellipsis (the last "." keeps its own)
+    assert joins[3] == [(0, 1), (3, 4)]  # a fraction, a phone number
+    assert tokenizer.slow_captions(wid, last, joins) == {1, 2, 3}
+
+
+_OLD_QUOTES = [(r"[\u0091\u2018\u201B\u2039]", "`"), (r"[\u0092\u2019\u203A]", "'"), (r"[\u0093\u201C\u00AB]", "``"),
+               (r"[\u0094\u201D\u00BB]", "''")]
+
+
+def regex_latex_quotes(tok: str, probably_left: bool) -> str:
+    """The lexer's quote normalisation as the Java code writes it: one regex replacement after another."""
+    tok = regex.sub(r"&apos;|'", "`" if probably_left else "'", tok)
+    tok = regex.sub(r"\"|&quot;", "``" if probably_left else "''", tok)
+    for pattern, repl in _OLD_QUOTES:
+        tok = regex.sub(pattern, repl, tok)
+    return tok
+
+
+def test_normalisations_equal_the_java_codes_regex_replacements():
+    pieces = ["&apos;", "'", '"', "&quot;", "&Quot;", "&amp;", "&AMP;", "&", "a", "`", "$", "uot;", "apos;", "\u00a2",
+              "\u00a3", "\u0080", "\u00a4", "\u20a0", "\u20ac"]
+    pieces += ["\u0091", "\u2018", "\u201b", "\u2039", "\u0092", "\u2019", "\u203a", "\u0093", "\u201c", "\u00ab",
+               "\u0094", "\u201d", "\u00bb"]
+    rng = random.Random(27)
+    for _ in range(20_000):
+        tok = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert lexer.latex_quotes(tok, True) == regex_latex_quotes(tok, True), tok
+        assert lexer.latex_quotes(tok, False) == regex_latex_quotes(tok, False), tok
+        assert lexer.normalize_amp(tok) == regex.sub("&amp;", "&", tok, flags=regex.I), tok
+        currency = regex.sub("[\u0080\u00A4\u20A0\u20AC]", "$", tok.replace("\u00a2", "cents").replace("\u00a3", "#"))
+        assert lexer.normalize_currency(tok) == currency, tok

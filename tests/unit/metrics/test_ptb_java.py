@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ptb_corpus import captions, odd_strings
+from ptb_corpus import captions, odd_strings, pair_captions
 
 from captune.metrics.ptb import tokenize
 
@@ -38,3 +38,8 @@ def test_every_bmp_character_in_contexts():
     corpus = every_char_in_contexts(step=1)
     java = tokenize(corpus, backend="java")
     assert tokenize(corpus) == java
+
+
+def test_words_read_together_across_spaces_equal_java():
+    corpus = pair_captions(4000, seed=28)
+    assert tokenize(corpus) == tokenize(corpus, backend="java")
