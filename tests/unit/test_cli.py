@@ -173,3 +173,35 @@ def test_metrics_scores_with_the_collector_paused_and_restores_it(tmp_path, monk
     result = CliRunner().invoke(cli, ["metrics", "-p", str(preds), "-r", str(refs), "--json"])
     assert result.exit_code == 0, result.output
     assert seen == [False] and gc.isenabled()
+
+
+QUICK_EXIT = """
+import atexit, sys
+from captune.cli import main
+
+class Teardown:
+    def __del__(self):
+        print("freed at teardown")
+
+kept = Teardown()
+atexit.register(lambda: print("atexit ran"))
+sys.argv = ["captune", *sys.argv[1:]]
+main()
+"""
+
+
+def test_metrics_ends_its_process_without_the_teardown_but_with_atexit_and_all_output(tmp_path):
+    preds, refs, per_item = tmp_path / "p.jsonl", tmp_path / "r.jsonl", tmp_path / "items.jsonl"
+    preds.write_text(json.dumps({"image_id": "a", "caption": "a red circle"}) + "\n")
+    refs.write_text(json.dumps({"image_id": "a", "captions": ["a red circle", "a circle"]}) + "\n")
+    run = [sys.executable, "-c", QUICK_EXIT, "metrics", "-p", str(preds), "-r", str(refs), "--metrics", "bleu_1"]
+    out = subprocess.run([*run, "--json", "--per-item", str(per_item)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    scores, after = out.stdout.rsplit("}", 1)
+    assert json.loads(scores + "}")["bleu_1"] > 0 and after.strip() == "atexit ran"
+    assert json.loads(per_item.read_text())["image_id"] == "a"
+    # without the quick exit (another command, or a failing metrics run) the teardown runs as usual
+    version = subprocess.run([sys.executable, "-c", QUICK_EXIT, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "freed at teardown" in version.stdout
+    failed = subprocess.run([*run[:-2], "--metrics", "no_such_metric"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "unknown metric" in failed.stderr and "freed at teardown" in failed.stdout

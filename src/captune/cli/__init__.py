@@ -102,10 +102,45 @@ def cli() -> None:
     """Fine-tune, evaluate and compare image-captioning models on your own photos."""
 
 
+_quick_exit = False
+"""Set by a command that has written everything (``request_quick_exit``): ``main`` then ends the
+process without the interpreter freeing every object one by one."""
+
+
+def request_quick_exit() -> None:
+    """Let ``main`` end this process at once when the command returns: atexit handlers run and the
+    standard streams are flushed, but the millions of objects a scoring run made are left to the
+    operating system (the interpreter's teardown took 30-45 ms of a 5,000-image ``captune metrics``)."""
+    global _quick_exit
+    _quick_exit = True
+
+
+def _exit_now(code) -> None:
+    import atexit
+    import os
+    import sys
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main() -> None:
     """The ``captune`` console script (and ``python -m captune``)."""
     import warnings
 
+    global _quick_exit
+    _quick_exit = False  # only a command of this run may ask
+
     # peft asks transformers a deprecated question on every wrap; the answer is right, the warning noise.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    cli(prog_name="captune")
+    try:
+        cli(prog_name="captune")
+    except SystemExit as e:
+        if _quick_exit and (e.code is None or isinstance(e.code, int)):
+            _exit_now(e.code or 0)
+        raise

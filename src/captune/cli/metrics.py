@@ -11,7 +11,7 @@ import gc
 
 import click
 
-from captune.cli import echo_json, json_option, unavailable_line
+from captune.cli import echo_json, json_option, request_quick_exit, unavailable_line
 
 
 @click.command("metrics")
@@ -53,8 +53,9 @@ def metrics_command(predictions, references, metric_names, tokenizer, per_item, 
                              **options)
     if as_json:
         echo_json(scores.to_json())
-        return
-    _print_scores(scores)
+    else:
+        _print_scores(scores)
+    request_quick_exit()
 
 
 @contextlib.contextmanager
