@@ -150,13 +150,17 @@ def _count(ids: np.ndarray, lens: np.ndarray, vocab: int, ref_count: np.ndarray,
     sent_is_ref[first] = False
     # every level's pairs go straight into one set of arrays (at most one pair per n-gram position)
     sizes = [int(np.maximum(lens - (n - 1), 0).sum()) for n in range(1, N_MAX + 1)]
-    gram, sent, tf = (np.empty(sum(sizes), np.int64) for _ in range(3))
+    if sizes[0] >= 1 << 31:
+        raise ValueError(f"{sizes[0]} tokens: n-gram counting takes fewer than 2**31; score the set in parts")
+    # int32 throughout (fewer than 2**31 tokens): half the fresh memory of int64, which costs as
+    # much as the counting itself
+    gram, sent, tf = (np.empty(sum(sizes), np.int32) for _ in range(3))
     new_group = np.empty(sum(sizes), bool)
     bounds = _levels(ids, lens, vocab, (gram, sent, tf, new_group))
     gram, sent, tf, new_group = (a[: bounds[-1]] for a in (gram, sent, tf, new_group))
-    image = sent_image.astype(np.int32).take(sent)  # int32: half the memory of the largest temporary
+    image = sent_image.astype(np.int32).take(sent)
     new_group[1:] |= image[1:] != image[:-1]  # runs of one n-gram in one image
-    starts = np.flatnonzero(new_group)
+    starts = np.flatnonzero(new_group).astype(np.int32)
     order = np.repeat(np.arange(1, N_MAX + 1, dtype=np.int8), np.diff(bounds))
     n_grams = int(gram[-1]) + 1 if len(gram) else 0
     has_hyp = ~sent_is_ref.take(sent.take(starts))
@@ -226,7 +230,7 @@ def _stable_order(keys: np.ndarray, bound: int) -> np.ndarray:
 
 
 def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:
-    out = np.empty(len(starts), np.int64)
+    out = np.empty(len(starts), np.int32)
     np.subtract(starts[1:], starts[:-1], out=out[:-1])
     if len(starts):
         out[-1] = total - starts[-1]

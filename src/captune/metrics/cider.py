@@ -79,31 +79,43 @@ def cider_stats(preds_tok: list[str], refs_tok: list[list[str]], resources=None)
     )
 
 
-def _per_n(index: np.ndarray, weights: np.ndarray, bounds: np.ndarray, size: int) -> np.ndarray:
-    """(4, size): sums of ``weights`` by ``index``, separately for each n (slices at ``bounds``)."""
-    out = np.empty((4, size))
-    for k in range(4):
-        out[k] = np.bincount(index[bounds[k] : bounds[k + 1]], weights[bounds[k] : bounds[k + 1]], size)
-    return out
-
-
 def _image_scores(s: CiderStats, weight: np.ndarray | None, log_n: float) -> np.ndarray:
     """Per-image CIDEr-D for multiplicities ``weight`` of the images (None: each once)."""
     if weight is None:
         df = np.bincount(s.pair_gram, minlength=s.n_grams)
+        # idf for every document frequency 0..N, looked up instead of a log per n-gram
+        idf = (log_n - np.log(np.maximum(np.arange(s.n_images + 1), 1.0))).take(df)
     else:
         df = np.bincount(s.pair_gram, weights=weight.take(s.pair_image), minlength=s.n_grams)
-    vec = s.tf.astype(float) * (log_n - np.log(np.maximum(df, 1.0))).take(s.gram)  # cast first: 2x faster
-    norm = np.sqrt(_per_n(s.sent, vec * vec, s.bounds, s.n_sentences))
-    h, r = vec.take(s.match_hyp), vec.take(s.match_ref)
-    dot = _per_n(s.match_sent, np.minimum(h, r) * r, s.match_bounds, s.n_sentences)
-    hyp_norm = norm[:, s.hyp_sent[s.ref_image]]  # (4, R)
-    ref_norm = norm[:, s.ref_sents]
+        idf = log_n - np.log(np.maximum(df, 1.0))
+    sq_norm, dot = _norms_and_dots(s, idf)
+    hyp_norm = np.sqrt(sq_norm, out=sq_norm)[:, s.hyp_sent[s.ref_image]]  # (4, R)
+    ref_norm = sq_norm[:, s.ref_sents]
     val = dot[:, s.ref_sents]
     both = (hyp_norm != 0) & (ref_norm != 0)
     val = np.where(both, val / np.where(both, hyp_norm * ref_norm, 1.0), val) * s.penalty
     summed = np.bincount(s.ref_image, weights=val.sum(axis=0), minlength=s.n_images)
     return summed / 4 / s.ref_count * 10.0
+
+
+def _norms_and_dots(s: CiderStats, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(4, S) squared norms of the sentences' tf-idf vectors and (4, S) clipped dot products of
+    each reference with its prediction, one n at a time in buffers of one level's size (fresh
+    memory for a whole-corpus vector costs more than the arithmetic). Sums run in entry order."""
+    sq_norm, dot = np.empty((4, s.n_sentences)), np.empty((4, s.n_sentences))
+    size = int(np.diff(s.bounds).max(initial=0))
+    vec_buf, sent_buf = np.empty(size), np.empty(size, np.intp)  # intp: bincount would copy int32
+    for k in range(4):
+        a, b, ma, mb = s.bounds[k], s.bounds[k + 1], s.match_bounds[k], s.match_bounds[k + 1]
+        vec, sent = vec_buf[: b - a], sent_buf[: b - a]
+        idf.take(s.gram[a:b], out=vec, mode="clip")  # ids are in range; "clip" writes without a copy
+        vec *= s.tf[a:b]
+        h, r = vec.take(s.match_hyp[ma:mb] - a), vec.take(s.match_ref[ma:mb] - a)
+        dot[k] = np.bincount(s.match_sent[ma:mb], np.minimum(h, r) * r, s.n_sentences)
+        vec *= vec
+        sent[:] = s.sent[a:b]
+        sq_norm[k] = np.bincount(sent, vec, s.n_sentences)
+    return sq_norm, dot
 
 
 def cider_from_stats(stats: CiderStats, indices: np.ndarray | None = None) -> dict[str, float]:
@@ -216,7 +228,7 @@ def _ref_norm_matrix(s: CiderStats, column: np.ndarray, n_columns: int):
     is_ref = np.zeros(s.n_sentences, bool)
     is_ref[s.ref_sents] = True
     ref = is_ref.take(s.sent)
-    tf = s.tf[ref]
+    tf = s.tf[ref].astype(float)  # int32 counts: squared as floats, which hold them exactly
     return _csr(rows[ref], column.take(s.gram[ref]), tf * tf, (4 * len(s.ref_sents), n_columns))
 
 
@@ -226,10 +238,10 @@ def _system(s: CiderStats, column: np.ndarray, n_columns: int) -> dict:
     hyp = np.ones(s.n_sentences, bool)
     hyp[s.ref_sents] = False
     entries = np.flatnonzero(hyp.take(s.sent))
-    col, tf2 = column.take(s.gram.take(entries)), s.tf.take(entries) ** 2
+    col, tf2 = column.take(s.gram.take(entries)), s.tf.take(entries).astype(float) ** 2
     seen = col >= 0
     unseen = np.bincount(rows.take(entries)[~seen], tf2[~seen], 4 * s.n_images)
-    h, r = s.tf.take(s.match_hyp), s.tf.take(s.match_ref)
+    h, r = s.tf.take(s.match_hyp).astype(float), s.tf.take(s.match_ref).astype(float)
     n_rows = 4 * len(s.ref_sents)
     weight = s.penalty * 10.0 / (4 * s.ref_count.take(s.ref_image))
     return {
