@@ -192,12 +192,13 @@ class PythonTokenizer:
         self.word_tail = array("i")
         self.word_flags = array("B")
         self.word_free = array("b")  # a word ending in a period: follow-free (1), not (0), not known (-1)
-        self.text_table = np.zeros(0, object)  # ``word_text`` as an array, for gathers
+        self.text_table = np.zeros(0, object)  # ``entry_text`` as an array, for gathers
         self.entry_id: dict[str, int] = {}
         self.entry_text: list[str] = []
         self.entry_start, self.entry_len, self.entry_first = array("q"), array("i"), array("i")
         self.token_ids = array("i")
         self.odd_entries: list[int] = []  # texts where split(" ") and split() differ
+        self.ragged_entries: list[int] = []  # texts with spaces at an end, no tokens, or a line break
         self.vocab: dict[str, int] = {}
         self.tails: dict[tuple[str, str], str] = {}
         self.segments: dict[str, str] = {}
@@ -242,6 +243,8 @@ class PythonTokenizer:
             self.entry_first.append(self.token_ids[self.entry_start[e]] if tokens else -1)
             if text not in ("", "\n") and tokens != text.split(" "):
                 self.odd_entries.append(e)
+                if not tokens or text[0] == " " or text[-1] == " " or "\n" in text:
+                    self.ragged_entries.append(e)
         return e
 
     def tokenize(self, captions: list[str]) -> list[str]:
@@ -271,23 +274,45 @@ class PythonTokenizer:
             captions = [clean(c) for c in captions]
             joined = " \n ".join(captions)
         parts = joined.split(" ")  # each caption's words, then "\n"
-        wids = array("i", list(map(self.word_id.__getitem__, parts)))  # new words are lexed on the way
-        wid = np.frombuffer(wids, np.int32)
-        if len(self.text_table) != len(self.word_text):
-            self.text_table = np.array(self.word_text, dtype=object)
-        texts = self.text_table.take(wid).tolist()
+        wid = np.fromiter(map(self.word_id.__getitem__, parts), np.int32, len(parts))  # new words are lexed
         last = np.append(np.flatnonzero(wid == NL) - 1, len(parts) - 1)  # each caption's last word
-        entry = np.frombuffer(self.word_entry, np.int32)[wid]
+        entry = np.frombuffer(self.word_entry, np.int32).take(wid)
         joins = self.joins(wid, last)
         slow = self.slow_captions(wid, last, joins)
         for k, text in self.tail_texts(captions, wid[last], last, slow):
-            texts[k], entry[k] = text, self.entry(text)
+            entry[k] = self.entry(text)
         covered, last_list = 0, last.tolist()
         for i in sorted(slow):
             if i >= covered:  # else a token of an earlier caption ran over this one: already done
-                covered = i + self.slow_caption(captions, i, parts, joins.get(i, []), texts, entry, last_list)
-        lines = " ".join(filter(None, texts)).split("\n")
-        return tuple(map(str.strip, lines, repeat(" ", len(lines)))), self.encode(entry, last)
+                covered = i + self.slow_caption(captions, i, parts, joins.get(i, []), entry, last_list)
+        encoding = self.encode(entry, last)
+        return self.lines(entry, last, encoding.lens), encoding
+
+    def lines(self, entry: np.ndarray, last: np.ndarray, lens: np.ndarray) -> tuple[str, ...]:
+        """The batch's lines from the entries of its words (the separators' entry is "\n") and
+        the tokens per line.
+
+        Texts with tokens and neither spaces at their ends nor line breaks (all but odd ones) make
+        the lines with tokens by one join and one cut at " \n " (with only the separators between
+        those lines); lines without tokens are then empty. Otherwise: cut at "\n", strip spaces.
+        """
+        if len(self.text_table) != len(self.entry_text):
+            self.text_table = np.array(self.entry_text, dtype=object)
+        keep = entry != EMPTY  # "": no text
+        if self.ragged_entries and np.isin(entry, self.ragged_entries).any():
+            lines = " ".join(self.text_table.take(entry[keep]).tolist()).split("\n")
+            return tuple(map(str.strip, lines, repeat(" ", len(lines))))
+        full = lens != 0
+        if full.all():
+            return tuple(" ".join(self.text_table.take(entry[keep]).tolist()).split(" \n "))
+        if not full.any():
+            return ("",) * len(lens)
+        apart = full[:-1].copy()  # the separators after lines with tokens, but the last such line
+        apart[np.flatnonzero(full)[-1] :] = False
+        keep[last[:-1] + 1] = apart
+        out = np.full(len(lens), "", dtype=object)
+        out[full] = np.array(" ".join(self.text_table.take(entry[keep]).tolist()).split(" \n "), dtype=object)
+        return tuple(out.tolist())
 
     def tail_texts(self, captions: list[str], tail_wid: np.ndarray, last: np.ndarray, slow: set[int]):
         """(word index, text) for the last words of captions whose text differs from the word's.
@@ -419,9 +444,9 @@ class PythonTokenizer:
         return free
 
     def slow_caption(self, captions: list[str], i: int, parts: list[str], joins: list[tuple[int, int]],
-                     texts: list[str], entry: np.ndarray, last: list[int]) -> int:
-        """Put the texts of caption ``i``'s runs of words (or of its whole line, lexed directly)
-        in place of its words' texts. ``parts``: the batch's words; ``joins``: the caption's
+                     entry: np.ndarray, last: list[int]) -> int:
+        """Put the entries of caption ``i``'s runs of words (or of its whole line, lexed directly)
+        in place of its words' entries. ``parts``: the batch's words; ``joins``: the caption's
         pairs of words that the lexer reads together (see ``joins``).
 
         Returns the number of captions done (more than one when a token runs over a line end).
@@ -430,13 +455,11 @@ class PythonTokenizer:
         runs = self.caption_runs(captions, i, parts[a : last[i] + 1], joins)
         if runs is not None:
             for first, end, text in runs:
-                texts[a + first : a + end + 1] = [""] * (end - first) + [text]
                 entry[a + first : a + end], entry[a + end] = EMPTY, self.entry(text)
             return 1
         lines = direct(captions, i)
         for k, line in enumerate(lines):
             a, b = last[i + k - 1] + 2 if i + k else 0, last[i + k]
-            texts[a : b + 1] = [""] * (b - a) + [line]
             entry[a:b], entry[b] = EMPTY, self.entry(line)
         return len(lines)
 
