@@ -12,8 +12,10 @@ longest match. This is the slow, exact path; ``captune.metrics.ptb`` caches it p
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import pickle
+import re
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -434,21 +436,85 @@ def _split(c: _Compiled, text: str, start: int, end: int) -> int:
 
 # An index of the fixed rules, not state of any evaluation; bounded so that text in ever new scripts
 # cannot grow it without end (past the bound it starts again).
-_BY_FIRST_CHAR: dict[str, list[_Compiled]] = {}
+_BY_FIRST_CHAR: dict[str, tuple[list[_Compiled], bool]] = {}
 _MAX_FIRST_CHARS = 8192
+_IS_LETTER = regex.compile(LETTER)
 
 
-def _candidates(ch: str) -> list[_Compiled]:
-    """The rules that can match text starting with ``ch``, in rule order (cached per character)."""
+def _candidates(ch: str) -> tuple[list[_Compiled], bool]:
+    """The rules that can match text starting with ``ch``, in rule order, and whether ``ch`` is a
+    letter (cached per character)."""
     found = _BY_FIRST_CHAR.get(ch)
     if found is None:
         if len(_BY_FIRST_CHAR) >= _MAX_FIRST_CHARS:
             _BY_FIRST_CHAR.clear()
-        found = _BY_FIRST_CHAR[ch] = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
+        rules = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
+        found = _BY_FIRST_CHAR[ch] = (rules, _IS_LETTER.fullmatch(ch) is not None)
+    return found
+
+
+# From a letter, the rules below match nothing longer than the letters and digits there unless one of
+# their characters comes before the next space or line end (no rule can read past a space or a line
+# end from a letter before it has seen one of them): a rule that needs an apostrophe, "&apos;" or
+# "&amp;", a period, a hyphen... The rest (the word rule among them) are always tried.
+_APOS = "'\u0092\u2019&"
+_APOSETC = _APOS + "`\u0091\u2018\u201b"
+_DOT = "."
+_NEEDS = {
+    "word_redaux": _APOS, "sword_sredaux": _APOSETC, "apoword": _APOSETC, "apoword2": _APOS, "sredaux": _APOSETC,
+    "fullurl": ":", "likelyurl": _DOT, "email": "@", "tbspec": "-." + _APOS, "thing3": "/", "dolsign": "$",
+    "acronym_ctx": _DOT, "abbrev3": _DOT, "co_ltd": _DOT, "abbrev1_sentend": _DOT, "abbrev1_any2": _DOT,
+    "abbrev1": _DOT, "abbrev2": _DOT, "filename": _DOT, "word_dot_insentp": _DOT, "hthing_dot": _DOT,
+    "thing_dot": _DOT, "thinga_dot": _DOT, "hthing": "-", "thing": "-_\u058a\u2010\u2011" + _APOSETC,
+    "thinga": "+&", "asiansmiley": "._", "prog_langs": "#+",
+    # These two read the space after a single letter or an abbreviation like "Mr", and then keep the
+    # same token as the word rule; their other forms hold periods or hyphens.
+    "abbrev4_space": ".-", "acro_spacenl": ".-",
+}
+_NEED_CHARS = frozenset("".join(_NEEDS.values()))
+_BY_NEEDS: dict[tuple[str, frozenset], list[_Compiled]] = {}
+
+
+def _letter_candidates(text: str, pos: int, rules: list[_Compiled]) -> list[_Compiled]:
+    """``rules`` (the candidates at a letter) less those whose characters are missing up to the next space."""
+    end = text.find(" ", pos)
+    present = _NEED_CHARS.intersection(text[pos:] if end < 0 else text[pos:end])
+    key = (text[pos], frozenset(present))
+    found = _BY_NEEDS.get(key)
+    if found is None:
+        if len(_BY_NEEDS) >= _MAX_FIRST_CHARS:
+            _BY_NEEDS.clear()
+        found = _BY_NEEDS[key] = [
+            c for c in rules if c.rule.name not in _NEEDS or not present.isdisjoint(_NEEDS[c.rule.name])
+        ]
     return found
 
 
 _UNTOKENIZABLE = _COMPILED[-1]  # one character, any: a candidate everywhere, and the last one
+_WORD = next(c for c in _COMPILED if c.rule.name == "word")
+
+
+@functools.cache
+def _letter_run() -> tuple[re.Pattern, re.Pattern]:
+    """A letter, then letters and digits; and the characters that can take a word on after them.
+
+    The standard ``re`` module tests these large classes many times faster than ``regex``, and a
+    run of them is the word rule's longest match wherever the next character is none of the
+    others a word may hold (marks and other extra letters, ``&`` of an entity, ``.!?`` before
+    a further part).
+    """
+    return re.compile(f"[{LET}][{LET}{DIG}]*"), re.compile(f"[{WORD_EXTRA}&.!?]")
+
+
+def _word_length(text: str, pos: int) -> int:
+    """Length of the word rule's match at ``pos`` (-1 for none)."""
+    run, goes_on = _letter_run()
+    m = run.match(text, pos)
+    if m is not None and goes_on.match(text, m.end()) is None:
+        return m.end() - pos
+    m = _WORD.whole.match(text, pos)
+    return -1 if m is None else m.end() - pos
+
 
 # The token at a position depends only on the text from there on (no rule looks behind), so the
 # tokens of short remainders are kept: the punctuation after words ("busy--", "man``") and the
@@ -473,14 +539,21 @@ def next_token(text: str, pos: int) -> tuple[str | None, int]:
 
 def _next_token(text: str, pos: int) -> tuple[str | None, int]:
     best, best_len = None, -1
-    for c in _candidates(text[pos]):
+    rules, letter = _candidates(text[pos])
+    if letter:
+        rules = _letter_candidates(text, pos, rules)
+    for c in rules:
         if c is _UNTOKENIZABLE:  # its match is one character: no call needed
             if best_len < 1:
                 best, best_len = c, 1
             break
-        m = c.whole.match(text, pos)
-        if m is not None and m.end() - pos > best_len:
-            best, best_len = c, m.end() - pos
+        if c is _WORD:
+            n = _word_length(text, pos)
+        else:
+            m = c.whole.match(text, pos)
+            n = -1 if m is None else m.end() - pos
+        if n > best_len:
+            best, best_len = c, n
     end = pos + best_len
     if best.trail is not None:
         end = _split(best, text, pos, end)

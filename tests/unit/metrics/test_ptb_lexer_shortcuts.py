@@ -1,0 +1,97 @@
+"""The PTB lexer's shortcuts at letters against trying every rule, and against the Java tokenizer.
+
+At a letter the lexer skips the rules whose characters (an apostrophe, a period, a hyphen...) are
+missing up to the next space, and finds the word rule's match with a plain run of letters and
+digits where nothing after the run can take the word on.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from captune.metrics import _ptb_lexer as lexer
+from captune.metrics.ptb import tokenize
+
+LETTERS = list("abcxyznNdDoOlLcCfFyYSPwWhHtTsMrvgeu") + [
+    "\u00e9", "\u03a3", "\u0431", "\u6771", "\u00b5", "\u00ba", "\u212a", "\u0237", "\u00aa", "\u0e01", "\u05d0"]
+OTHERS = list("'`\u0092\u0091\u2018\u2019\u201b&.-_@#$/\\:+!?,;()\"<>0123456789 \n\t\u00a0\u00ad\u0301\u0e31"
+              "\u2010\u2011\u058a*~%=^|\u00b2\u0660\u2026") + [
+    "&apos;", "&amp;", "&aacute;", "&Uuml;", ".com", "www.", "http://", "a.k.a", "n't", "'s", "&lt;", "'ll", "\U0001f600"]
+WORDS = ["cannot", "gonna", "Wanna", "pro", "anti", "Mr", "Mrs", "vs", "etc", "Co", "No", "Fig", "http", "https",
+         "www", "Calif", "c", "C", "f", "x", "y", "S", "Cap", "nor", "cont", "Dunkin", "somethin", "ol", "O", "U.S",
+         "Ltd", "jpg", "txt", "The", "It", "doc", "Pty", "AT", "Jan", "Tex", "Ph", "li", "ev", "em", "twas", "tis",
+         "Co. Ltd", "pty. lim", "a.k.a ", "Mr ", "v\t", "I\n", "U.S.-U.K "]
+
+
+def letter_strings(n: int, seed: int) -> list[str]:
+    """Runs of letters (and abbreviations, assimilations...) mixed with the characters the rules need."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            r = rng.random()
+            if r < 0.25:
+                parts.append(rng.choice(WORDS))
+            elif r < 0.6:
+                parts.append("".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 4))))
+            else:
+                parts.append(rng.choice(OTHERS))
+        out.append("".join(parts))
+    return out
+
+
+def every_rule_token(text: str, pos: int) -> tuple[str | None, int]:
+    """The token at ``pos`` with every rule tried: the longest match, ties to the earlier rule."""
+    best, best_len = None, -1
+    for c in lexer._COMPILED:
+        m = c.whole.match(text, pos)
+        if m is not None and m.end() - pos > best_len:
+            best, best_len = c, m.end() - pos
+    end = pos + best_len
+    if best.trail is not None:
+        end = lexer._split(best, text, pos, end)
+    out, used = best.rule.action(text[pos:end])
+    return out, pos + max(used, 1)
+
+
+def test_shortcuts_give_the_tokens_of_every_rule_at_every_position():
+    texts = [lexer.to_utf16(t + " \nThe x") for t in letter_strings(1500, seed=71)]
+    bad = [(t, p) for t in texts for p in range(len(t)) if lexer._next_token(t, p) != every_rule_token(t, p)]
+    assert not bad, bad[:5]
+
+
+def test_word_length_is_the_word_rules_longest_match():
+    texts = [lexer.to_utf16(t) for t in letter_strings(2000, seed=72)]
+    for t in texts:
+        for p in range(len(t)):
+            m = lexer._WORD.whole.match(t, p)
+            assert lexer._word_length(t, p) == (-1 if m is None else m.end() - p), (t, p)
+
+
+def test_every_rule_tried_at_a_letter_is_accounted_for():
+    """A rule that can start at a letter either names the characters it needs or is always tried."""
+    always = {"assim3", "assim2", "word", "miscsymbol", "untokenizable"}  # exact words, the word, one character
+    letters = [chr(c) for c in range(0x10000) if lexer._IS_LETTER.fullmatch(chr(c))]
+    sample = [ch for ch in letters if ch.isascii()] + letters[::97]
+    at_letters = {c.rule.name for ch in sample for c in lexer._candidates(ch)[0]}
+    assert at_letters - always == at_letters & set(lexer._NEEDS)
+    assert "untokenizable" in at_letters and "word" in at_letters
+
+
+def test_a_missing_character_drops_its_rules():
+    rules, letter = lexer._candidates("a")
+    assert letter
+    names = [c.rule.name for c in lexer._letter_candidates("abc def.com", 0, rules)]
+    assert "word" in names and "likelyurl" not in names and "email" not in names
+    names = [c.rule.name for c in lexer._letter_candidates("abc@def.com", 0, rules)]
+    assert "likelyurl" in names and "email" in names and "apoword" not in names
+
+
+@pytest.mark.java
+def test_letter_strings_equal_java():
+    corpus = letter_strings(6000, seed=73)
+    corpus += [" ".join(letter_strings(4, seed=74 + k)) for k in range(1000)]
+    assert tokenize(corpus) == tokenize(corpus, backend="java")
