@@ -176,7 +176,6 @@ def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, out) -> list[int]:
     radix step): the positions one to the left of level n - 1's, in its order, stably sorted by
     their own token. A stable sort of 16-bit keys is a radix sort in numpy, and the n-gram ranks
     stay level-local, so no key ever packs several tokens."""
-    sent_of = np.repeat(np.arange(len(lens), dtype=np.int32), lens)
     dtype = np.uint16 if vocab < 1 << 16 else ids.dtype
     tokens = ids.astype(dtype)
     before = np.empty_like(tokens)  # the token to the left, ``vocab`` at a sentence start (sorts last)
@@ -184,29 +183,31 @@ def _levels(ids: np.ndarray, lens: np.ndarray, vocab: int, out) -> list[int]:
     before[(np.cumsum(lens) - lens)[lens > 0]] = vocab
     perm = _stable_order(tokens, vocab)  # level 1: positions by token, then position
     new_gram = _changes(tokens.take(perm))
+    sent = np.repeat(np.arange(len(lens), dtype=np.int32), lens).take(perm)  # sentence of each position
     bounds = [0]
     for n in range(2, N_MAX + 2):
         rank = np.cumsum(new_gram, dtype=np.int32)  # 1-based rank of the (n - 1)-gram (int32: a bool
         # cumsum into int64 is several times slower; a level has fewer than 2**31 positions)
-        bounds.append(_write_pairs(perm, new_gram, rank, sent_of, bounds[-1], out))
+        bounds.append(_write_pairs(new_gram, rank, sent, bounds[-1], out))
         if n <= N_MAX:
-            perm, new_gram = _extend(perm, rank, before, vocab, int(np.maximum(lens - (n - 1), 0).sum()))
+            perm, new_gram, sent = _extend(perm, rank, sent, before, vocab, int(np.maximum(lens - (n - 1), 0).sum()))
     return bounds
 
 
-def _extend(perm: np.ndarray, rank: np.ndarray, before: np.ndarray, vocab: int, size: int):
-    """The ``size`` positions of level n in (n-gram, position) order, and where a new n-gram
-    starts, from level n - 1's positions ``perm`` in that order and their n-gram ``rank``."""
+def _extend(perm: np.ndarray, rank: np.ndarray, sent: np.ndarray, before: np.ndarray, vocab: int, size: int):
+    """The ``size`` positions of level n in (n-gram, position) order, where a new n-gram starts,
+    and their sentences, from level n - 1's positions ``perm`` in that order, their n-gram
+    ``rank`` and their ``sent``ences (a position and the one to its left share a sentence; the
+    level's own order gathers them faster than the sentence of each position)."""
     first = before.take(perm)
     order = _stable_order(first, vocab + 1)[:size]  # sentence starts (``vocab``) come last: dropped
     new_perm = perm.take(order)
     new_perm -= 1
-    return new_perm, _changes(first.take(order)) | _changes(rank.take(order))
+    return new_perm, _changes(first.take(order)) | _changes(rank.take(order)), sent.take(order)
 
 
-def _write_pairs(perm, new_gram, rank, sent_of, at: int, out) -> int:
+def _write_pairs(new_gram, rank, sent_sorted, at: int, out) -> int:
     """Write level n's distinct (n-gram, sentence) pairs into ``out`` from ``at``; returns the end."""
-    sent_sorted = sent_of.take(perm)
     first = np.flatnonzero(new_gram | _changes(sent_sorted))
     end = at + len(first)
     gram, sent, tf, first_of_gram = (x[at:end] for x in out)
@@ -214,7 +215,7 @@ def _write_pairs(perm, new_gram, rank, sent_of, at: int, out) -> int:
     sent[:] = sent_sorted.take(first)
     new_gram.take(first, out=first_of_gram)
     np.subtract(first[1:], first[:-1], out=tf[:-1])
-    tf[-1:] = len(perm) - first[-1:]
+    tf[-1:] = len(sent_sorted) - first[-1:]
     return end
 
 
