@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import regex
 
 from captune.metrics import _ptb_lexer as lexer
 from captune.metrics.ptb import tokenize
@@ -68,7 +69,17 @@ def test_word_length_is_the_word_rules_longest_match():
     for t in texts:
         for p in range(len(t)):
             m = lexer._WORD.whole.match(t, p)
-            assert lexer._word_length(t, p) == (-1 if m is None else m.end() - p), (t, p)
+            letter = lexer._candidates(t[p])[1]
+            assert lexer._word_length(t, p, letter) == (-1 if m is None else m.end() - p), (t, p)
+
+
+def test_character_table_holds_the_rules_classes():
+    run = regex.compile(f"[{lexer.LET}{lexer.DIG}]")
+    goes_on = regex.compile(f"[{lexer.WORD_EXTRA}&.!?]")
+    for o in range(0x10000):
+        ch = chr(o)
+        assert bool(lexer._CHARS[o] & 1) == (run.fullmatch(ch) is not None), hex(o)
+        assert bool(lexer._CHARS[o] & 2) == (goes_on.fullmatch(ch) is not None), hex(o)
 
 
 def test_every_rule_tried_at_a_letter_is_accounted_for():
