@@ -104,17 +104,18 @@ def _norms_and_dots(s: CiderStats, idf: np.ndarray) -> tuple[np.ndarray, np.ndar
     memory for a whole-corpus vector costs more than the arithmetic). Sums run in entry order."""
     sq_norm, dot = np.empty((4, s.n_sentences)), np.empty((4, s.n_sentences))
     size = int(np.diff(s.bounds).max(initial=0))
-    vec_buf, sent_buf = np.empty(size), np.empty(size, np.intp)  # intp: bincount would copy int32
+    vec_buf, index_buf = np.empty(size), np.empty(size, np.intp)  # intp: take and bincount copy int32
     for k in range(4):
         a, b, ma, mb = s.bounds[k], s.bounds[k + 1], s.match_bounds[k], s.match_bounds[k + 1]
-        vec, sent = vec_buf[: b - a], sent_buf[: b - a]
-        idf.take(s.gram[a:b], out=vec, mode="clip")  # ids are in range; "clip" writes without a copy
+        vec, index = vec_buf[: b - a], index_buf[: b - a]
+        index[:] = s.gram[a:b]
+        idf.take(index, out=vec, mode="clip")  # ids are in range; "clip" writes without a copy
         vec *= s.tf[a:b]
         h, r = vec.take(s.match_hyp[ma:mb] - a), vec.take(s.match_ref[ma:mb] - a)
         dot[k] = np.bincount(s.match_sent[ma:mb], np.minimum(h, r) * r, s.n_sentences)
         vec *= vec
-        sent[:] = s.sent[a:b]
-        sq_norm[k] = np.bincount(sent, vec, s.n_sentences)
+        index[:] = s.sent[a:b]
+        sq_norm[k] = np.bincount(index, vec, s.n_sentences)
     return sq_norm, dot
 
 
