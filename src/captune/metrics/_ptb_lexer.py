@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
+import re
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -454,30 +455,62 @@ def _candidates(ch: str) -> tuple[list[_Compiled], bool]:
 # From a letter, the rules below match nothing longer than the letters and digits there unless one of
 # their characters comes before the next space or line end (no rule can read past a space or a line
 # end from a letter before it has seen one of them): a rule that needs an apostrophe, "&apos;" or
-# "&amp;", a period, a hyphen... The rest (the word rule among them) are always tried.
+# "&amp;", a period, a hyphen... The rest (the word rule among them) are always tried. Some need a
+# period or a hyphen in a given place, noted as a feature of the text up to the space:
+_LETTERS_DOT = "\x01"  # ASCII letters from the start, then a period: the abbreviations' form
+_DOT_INSENTP = "\x02"  # a period before one of ",;:\u3001": the word/thing + period rules' trail
+_DOT_ALPHA = "\x03"  # a period before an ASCII letter: file name extensions, URL domains
+_HYPHEN_ALNUM = "\x04"  # a hyphen before a letter, digit or soft hyphen: the thing rules' further parts
 _APOS = "'\u0092\u2019&"
 _APOSETC = _APOS + "`\u0091\u2018\u201b"
-_DOT = "."
+_HYPHENS = "-_\u058a\u2010\u2011"
 _NEEDS = {
     "word_redaux": _APOS, "sword_sredaux": _APOSETC, "apoword": _APOSETC, "apoword2": _APOS, "sredaux": _APOSETC,
-    "fullurl": ":", "likelyurl": _DOT, "email": "@", "tbspec": "-." + _APOS, "thing3": "/", "dolsign": "$",
-    "acronym_ctx": _DOT, "abbrev3": _DOT, "co_ltd": _DOT, "abbrev1_sentend": _DOT, "abbrev1_any2": _DOT,
-    "abbrev1": _DOT, "abbrev2": _DOT, "filename": _DOT, "word_dot_insentp": _DOT, "hthing_dot": _DOT,
-    "thing_dot": _DOT, "thinga_dot": _DOT, "hthing": "-", "thing": "-_\u058a\u2010\u2011" + _APOSETC,
+    "fullurl": ":", "likelyurl": _DOT_ALPHA, "email": "@", "tbspec": "-." + _APOS, "thing3": "/", "dolsign": "$",
+    "acronym_ctx": ".", "abbrev3": _LETTERS_DOT, "co_ltd": _LETTERS_DOT, "abbrev1_sentend": _LETTERS_DOT,
+    "abbrev1_any2": _LETTERS_DOT, "abbrev1": _LETTERS_DOT, "abbrev2": ".", "filename": _DOT_ALPHA,
+    "word_dot_insentp": _DOT_INSENTP, "hthing_dot": _DOT_INSENTP, "thing_dot": _DOT_INSENTP,
+    "thinga_dot": _DOT_INSENTP, "hthing": _HYPHEN_ALNUM, "thing": _HYPHEN_ALNUM + _APOSETC,
     "thinga": "+&", "asiansmiley": "._", "prog_langs": "#+",
     # These two read the space after a single letter or an abbreviation like "Mr", and then keep the
     # same token as the word rule; their other forms hold periods or hyphens.
     "abbrev4_space": ".-", "acro_spacenl": ".-",
 }
-_NEED_CHARS = frozenset("".join(_NEEDS.values()))
+_NEED_CHARS = frozenset("".join(_NEEDS.values()) + "." + _HYPHENS)
 _BY_NEEDS: dict[tuple[str, frozenset], list[_Compiled]] = {}
+_LETTERS_DOT_RE = re.compile("[A-Za-z]+\\.")
+_DOT_INSENTP_RE = re.compile("\\.[,;:\u3001]")
+_DOT_ALPHA_RE = re.compile("\\.[A-Za-z]")
+_HYPHEN_RE = re.compile(f"[{_HYPHENS}]")
+
+
+def _features(chunk: str, present: frozenset) -> frozenset:
+    """``present`` (the needed characters in ``chunk``) with the features above that ``chunk`` has."""
+    found = set(present)
+    if "." in present:
+        if _LETTERS_DOT_RE.match(chunk):
+            found.add(_LETTERS_DOT)
+        if _DOT_INSENTP_RE.search(chunk):
+            found.add(_DOT_INSENTP)
+        if _DOT_ALPHA_RE.search(chunk):
+            found.add(_DOT_ALPHA)
+    if not present.isdisjoint(_HYPHENS):
+        for m in _HYPHEN_RE.finditer(chunk, 0, len(chunk) - 1):
+            after = chunk[m.end()]
+            if _CHARS[ord(after)] & 1 or after == "\u00ad":
+                found.add(_HYPHEN_ALNUM)
+                break
+    return frozenset(found)
 
 
 def _letter_candidates(text: str, pos: int, rules: list[_Compiled]) -> list[_Compiled]:
     """``rules`` (the candidates at a letter) less those whose characters are missing up to the next space."""
     end = text.find(" ", pos)
-    present = _NEED_CHARS.intersection(text[pos:] if end < 0 else text[pos:end])
-    key = (text[pos], frozenset(present))
+    chunk = text[pos:] if end < 0 else text[pos:end]
+    present = _NEED_CHARS.intersection(chunk)
+    if present:
+        present = _features(chunk, present)
+    key = (text[pos], present)
     found = _BY_NEEDS.get(key)
     if found is None:
         if len(_BY_NEEDS) >= _MAX_FIRST_CHARS:
