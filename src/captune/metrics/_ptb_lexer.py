@@ -6,7 +6,10 @@ lower-cased. It follows the lexer's rules in their order, with JFlex semantics: 
 the longest match wins (trailing context ``a/b`` counts towards the length), ties go to the
 earlier rule, and the token of ``a/b`` is the longest ``a`` whose remainder matches ``b``.
 Patterns use the ``regex`` module's POSIX (leftmost-longest) mode so that every rule yields its
-longest match. This is the slow, exact path; ``captune.metrics.ptb`` caches it per word.
+longest match. At a letter, the rules that need a character missing before the next space (an
+apostrophe, a period in place, a hyphen before a letter...) are not tried, and the word rule's run
+of letters and digits is found with a character table. This is the slow, exact path;
+``captune.metrics.ptb`` caches it per word.
 """
 
 from __future__ import annotations
@@ -28,13 +31,8 @@ from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, UPPER_RANGE
 
 def ci(word: str) -> str:
     """A literal matched without case, as JFlex ``%caseless`` does (classes stay case-sensitive)."""
-    out = []
-    for ch in word:
-        if ch.lower() != ch.upper():
-            out.append(f"[{regex.escape(ch.lower())}{regex.escape(ch.upper())}]")
-        else:
-            out.append(regex.escape(ch))
-    return "".join(out)
+    # A cased character is a letter, which needs no escape.
+    return "".join(f"[{ch.lower()}{ch.upper()}]" if ch.lower() != ch.upper() else regex.escape(ch) for ch in word)
 
 
 def alt(*words: str) -> str:
@@ -406,7 +404,8 @@ def _compile_all(patterns: list[str | None]) -> list:
     file is keyed by the patterns and the versions of ``regex`` and Python, and rebuilt (or not
     written, on a read-only home) when anything about it is off.
     """
-    key = hashlib.sha256(repr((patterns, _FLAGS, regex.__version__, sys.version)).encode()).hexdigest()[:16]
+    text = "\x00".join(["\x01" if p is None else p for p in patterns] + [str(int(_FLAGS)), regex.__version__, sys.version])
+    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     path = captune_home() / "cache" / "ptb-lexer" / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
