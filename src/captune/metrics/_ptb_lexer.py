@@ -14,6 +14,7 @@ of letters and digits is found with a character table. This is the slow, exact p
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import pickle
@@ -22,8 +23,16 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import regex
+
+try:  # the standard library's pattern parser, for the rules' first characters
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # Python 3.10
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 from captune.io import atomic_write, captune_home
 from captune.metrics._ptb_tables import DIGIT_RANGES, LETTER_RANGES, UPPER_RANGES, char_class
@@ -397,6 +406,13 @@ class _PatternsOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected {module}.{name} in a lexer cache file")
 
 
+def _cache_path(patterns: list[str | None], kind: str) -> Path:
+    """The cache file of ``kind`` for ``patterns``, keyed by them and the versions of ``regex`` and Python."""
+    parts = ["\x01" if p is None else p for p in patterns] + [kind, str(int(_FLAGS)), regex.__version__, sys.version]
+    key = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return captune_home() / "cache" / "ptb-lexer" / f"{key}.pickle"
+
+
 def _compile_all(patterns: list[str | None]) -> list:
     """The compiled patterns, from the on-disk cache when it has them.
 
@@ -404,9 +420,7 @@ def _compile_all(patterns: list[str | None]) -> list:
     file is keyed by the patterns and the versions of ``regex`` and Python, and rebuilt (or not
     written, on a read-only home) when anything about it is off.
     """
-    text = "\x00".join(["\x01" if p is None else p for p in patterns] + [str(int(_FLAGS)), regex.__version__, sys.version])
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    path = captune_home() / "cache" / "ptb-lexer" / f"{key}.pickle"
+    path = _cache_path(patterns, "compiled")
     try:
         with open(path, "rb") as f:
             compiled = _PatternsOnly(f).load()
@@ -418,6 +432,93 @@ def _compile_all(patterns: list[str | None]) -> list:
     with contextlib.suppress(OSError), atomic_write(path, "wb") as f:
         pickle.dump(compiled, f, protocol=pickle.HIGHEST_PROTOCOL)
     return compiled
+
+
+_BMP = [(0, 0xFFFF)]
+
+
+def _item_first(op, av) -> tuple[list[tuple[int, int]], bool]:
+    """First characters (ranges) of one parsed item of a pattern, and whether it can match nothing."""
+    if op is _sre.LITERAL:
+        return [(av, av)], False
+    if op is _sre.NOT_LITERAL:
+        return [(0, av - 1), (av + 1, 0xFFFF)], False
+    if op is _sre.IN:
+        ranges, negate = [], False
+        for o, a in av:
+            if o is _sre.NEGATE:
+                negate = True
+            elif o is _sre.LITERAL:
+                ranges.append((a, a))
+            elif o is _sre.RANGE:
+                ranges.append(a)
+            else:  # a category (\d, \w...): any character, to be safe
+                return _BMP, False
+        return (_complement(ranges) if negate else ranges), False
+    if op is _sre.BRANCH:
+        firsts = [_seq_first(alt) for alt in av[1]]
+        return [r for f, _ in firsts for r in f], any(empty for _, empty in firsts)
+    if op is _sre.SUBPATTERN and not av[1] & _sre.SRE_FLAG_IGNORECASE:
+        return _seq_first(av[3])
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+        first, empty = _seq_first(av[2])
+        return first, empty or av[0] == 0
+    if op is _sre.AT:
+        return [], True
+    return _BMP, True  # anything else: any character, and maybe nothing
+
+
+def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out, lo = [], 0
+    for a, b in sorted(ranges):
+        if a > lo:
+            out.append((lo, a - 1))
+        lo = max(lo, b + 1)
+    return out + ([(lo, 0xFFFF)] if lo <= 0xFFFF else [])
+
+
+def _seq_first(seq) -> tuple[list[tuple[int, int]], bool]:
+    out: list[tuple[int, int]] = []
+    for op, av in seq:
+        first, empty = _item_first(op, av)
+        out += first
+        if not empty:
+            return out, False
+    return out, True
+
+
+def _build_first_char_index(patterns: list[str]) -> tuple[list[int], list[tuple[int, ...]]]:
+    """Starts of the BMP's stretches where the same patterns can match a first character, and those
+    patterns' indices per stretch (from the patterns' parse, a superset if ever in doubt)."""
+    firsts = []
+    for p in patterns:
+        parsed = _sre_parse.parse(p)
+        firsts.append(_BMP if parsed.state.flags & _sre.SRE_FLAG_IGNORECASE else _seq_first(parsed)[0])
+    starts = sorted({0} | {a for f in firsts for a, _ in f} | {b + 1 for f in firsts for _, b in f if b < 0xFFFF})
+    return starts, [tuple(k for k, f in enumerate(firsts) if any(a <= s <= b for a, b in f)) for s in starts]
+
+
+class _PlainData(pickle.Unpickler):
+    """Unpickles lists, tuples and numbers only."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"unexpected {module}.{name} in a lexer cache file")
+
+
+def _first_char_index(patterns: list[str]) -> tuple[list[int], list[tuple[int, ...]]]:
+    """``_build_first_char_index(patterns)``, from the on-disk cache when it has it (parsing takes ~0.2 s)."""
+    path = _cache_path(patterns, "first-chars")
+    try:
+        with open(path, "rb") as f:
+            starts, index = _PlainData(f).load()
+        if len(starts) == len(index) and starts[0] == 0 and all(max(t, default=-1) < len(patterns) for t in index):
+            return starts, index
+    except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError, IndexError):
+        pass
+    starts, index = _build_first_char_index(patterns)
+    with contextlib.suppress(OSError), atomic_write(path, "wb") as f:
+        pickle.dump((starts, index), f, protocol=pickle.HIGHEST_PROTOCOL)
+    return starts, index
 
 
 _ALL = _compile_all(_patterns())
@@ -436,18 +537,21 @@ def _split(c: _Compiled, text: str, start: int, end: int) -> int:
 # cannot grow it without end (past the bound it starts again).
 _BY_FIRST_CHAR: dict[str, tuple[list[_Compiled], bool]] = {}
 _MAX_FIRST_CHARS = 8192
-_IS_LETTER = regex.compile(LETTER)
+_STARTS, _INDEX = _first_char_index([c.whole.pattern for c in _COMPILED])
+_RULES_BY_STRETCH = [[_COMPILED[k] for k in ks] for ks in _INDEX]
 
 
 def _candidates(ch: str) -> tuple[list[_Compiled], bool]:
-    """The rules that can match text starting with ``ch``, in rule order, and whether ``ch`` is a
-    letter (cached per character)."""
+    """The rules that can match text starting with ``ch`` (a UTF-16 unit), in rule order, and
+    whether ``ch`` is a letter (cached per character)."""
     found = _BY_FIRST_CHAR.get(ch)
     if found is None:
         if len(_BY_FIRST_CHAR) >= _MAX_FIRST_CHARS:
             _BY_FIRST_CHAR.clear()
-        rules = [c for c in _COMPILED if c.whole.match(ch, partial=True) is not None]
-        found = _BY_FIRST_CHAR[ch] = (rules, _IS_LETTER.fullmatch(ch) is not None)
+        o = ord(ch)
+        if o > 0xFFFF:
+            raise ValueError(f"the lexer reads UTF-16 units, not {ch!r}: pass its text through to_utf16() first")
+        found = _BY_FIRST_CHAR[ch] = (_RULES_BY_STRETCH[bisect.bisect_right(_STARTS, o) - 1], _CHARS[o] & 4 != 0)
     return found
 
 
@@ -526,13 +630,13 @@ _WORD = next(c for c in _COMPILED if c.rule.name == "word")
 
 def _char_table() -> bytes:
     """Per BMP character: 1 if a letter or digit, 2 if it can take a word on after a run of those
-    (marks and other extra letters, ``&`` of an entity, ``.!?`` before a further part)."""
+    (marks and other extra letters, ``&`` of an entity, ``.!?`` before a further part), 4 if a letter."""
     table = bytearray(0x10000)
-    for ranges in (LETTER_RANGES, DIGIT_RANGES):
+    for ranges, bits in ((LETTER_RANGES, b"\x05"), (DIGIT_RANGES, b"\x01")):
         for item in ranges.split():
             lo, _, hi = item.partition("-")
             a, b = int(lo, 16), int(hi or lo, 16)
-            table[a : b + 1] = b"\x01" * (b - a + 1)
+            table[a : b + 1] = bits * (b - a + 1)
     extra = WORD_EXTRA + "&.!?"
     k = 0
     while k < len(extra):  # literal characters and ranges, no escapes

@@ -7,6 +7,8 @@ digits where nothing after the run can take the word on.
 
 from __future__ import annotations
 
+import bisect
+import pickle
 import random
 
 import pytest
@@ -79,16 +81,51 @@ def test_word_length_is_the_word_rules_longest_match():
 def test_character_table_holds_the_rules_classes():
     run = regex.compile(f"[{lexer.LET}{lexer.DIG}]")
     goes_on = regex.compile(f"[{lexer.WORD_EXTRA}&.!?]")
+    letter = regex.compile(lexer.LETTER)
     for o in range(0x10000):
         ch = chr(o)
         assert bool(lexer._CHARS[o] & 1) == (run.fullmatch(ch) is not None), hex(o)
         assert bool(lexer._CHARS[o] & 2) == (goes_on.fullmatch(ch) is not None), hex(o)
+        assert bool(lexer._CHARS[o] & 4) == (letter.fullmatch(ch) is not None), hex(o)
+
+
+def partial_match_rules(ch: str) -> list[str]:
+    return [c.rule.name for c in lexer._COMPILED if c.whole.match(ch, partial=True) is not None]
+
+
+def check_first_char_index(codes) -> None:
+    for o in codes:
+        assert [c.rule.name for c in lexer._candidates(chr(o))[0]] == partial_match_rules(chr(o)), hex(o)
+
+
+def test_first_char_index_equals_partial_matching_at_every_stretch_edge(monkeypatch):
+    """The rules indexed for a character are those that can match text starting with it."""
+    monkeypatch.setattr(lexer, "_BY_FIRST_CHAR", {})
+    edges = {e for s in lexer._STARTS for e in (s - 1, s, s + 1) if 0 <= e <= 0xFFFF}
+    check_first_char_index(sorted(edges | set(range(0, 0x10000, 61))))
+
+
+@pytest.mark.slow
+def test_first_char_index_equals_partial_matching_on_the_whole_bmp(monkeypatch):
+    monkeypatch.setattr(lexer, "_BY_FIRST_CHAR", {})
+    check_first_char_index(range(0x10000))
+
+
+def test_first_char_index_from_the_parse_of_patterns():
+    """Literals, negated classes, optional parts; case-insensitive parts and categories count as any character."""
+    starts, index = lexer._build_first_char_index(["ab", "[^a]", "(?:x|[0-9])?y", "(?i:q)", "\\d"])
+
+    def rules_at(ch):
+        return index[bisect.bisect_right(starts, ord(ch)) - 1]
+
+    assert rules_at("a") == (0, 3, 4) and rules_at("b") == rules_at("z") == (1, 3, 4)
+    assert rules_at("x") == rules_at("y") == rules_at("5") == (1, 2, 3, 4)
 
 
 def test_every_rule_tried_at_a_letter_is_accounted_for():
     """A rule that can start at a letter either names the characters it needs or is always tried."""
     always = {"assim3", "assim2", "word", "miscsymbol", "untokenizable"}  # exact words, the word, one character
-    letters = [chr(c) for c in range(0x10000) if lexer._IS_LETTER.fullmatch(chr(c))]
+    letters = [chr(c) for c in range(0x10000) if lexer._CHARS[c] & 4]
     sample = [ch for ch in letters if ch.isascii()] + letters[::97]
     at_letters = {c.rule.name for ch in sample for c in lexer._candidates(ch)[0]}
     assert at_letters - always == at_letters & set(lexer._NEEDS)
@@ -109,3 +146,37 @@ def test_letter_strings_equal_java():
     corpus = letter_strings(6000, seed=73)
     corpus += [" ".join(letter_strings(4, seed=74 + k)) for k in range(1000)]
     assert tokenize(corpus) == tokenize(corpus, backend="java")
+
+
+def test_text_outside_utf16_units_is_refused():
+    with pytest.raises(ValueError, match="to_utf16"):
+        lexer._next_token("\U0001f600", 0)
+    assert lexer._next_token(lexer.to_utf16("\U0001f600"), 0) == (None, 1)  # the lexer drops each unit
+
+
+PATTERNS = ["[a-z]+", "x[^y]"]
+
+
+def test_first_char_index_comes_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPTUNE_HOME", str(tmp_path))
+    built = lexer._first_char_index(PATTERNS)
+    monkeypatch.setattr(lexer, "_build_first_char_index", lambda patterns: pytest.fail("built again"))
+    assert lexer._first_char_index(PATTERNS) == built
+
+
+class _Runs:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("echo planted",)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", pickle.dumps(([0], [(5,)])), pickle.dumps(_Runs())])
+def test_a_broken_first_char_cache_is_rebuilt(tmp_path, monkeypatch, content):
+    monkeypatch.setenv("CAPTUNE_HOME", str(tmp_path))
+    built = lexer._first_char_index(PATTERNS)
+    (path,) = (tmp_path / "cache" / "ptb-lexer").glob("*.pickle")
+    path.write_bytes(content)
+    called = []
+    monkeypatch.setattr("os.system", lambda *a: called.append(a))
+    assert lexer._first_char_index(PATTERNS) == built and called == []
