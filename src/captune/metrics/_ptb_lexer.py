@@ -297,7 +297,8 @@ def _acronym(t: str) -> tuple[str, int]:
 
 RULES: list[Rule] = [
     Rule("assim3", alt("cannot") + "|'" + ci("twas"), None, pushback(3)),
-    Rule("assim2", f"{APOS}{ci('tis')}|" + alt("gonna", "gotta", "lemme", "gimme", "wanna"), None, pushback(2)),
+    # Only the ASCII apostrophe: "\u2019tis" is a quote, then a word, in the Java lexer.
+    Rule("assim2", f"'{ci('tis')}|" + alt("gonna", "gotta", "lemme", "gimme", "wanna"), None, pushback(2)),
     Rule("sgml", SGML, None, keep(lambda t: t.replace(" ", "\u00a0"))),
     Rule("spmdash", SPMDASH, None, keep(lambda t: "--")),
     Rule("spamp", SPAMP, None, keep(normalize_amp)),
@@ -567,17 +568,19 @@ _HYPHEN_ALNUM = "\x04"  # a hyphen before a letter, digit or soft hyphen: the th
 _APOS = "'\u0092\u2019&"
 _APOSETC = _APOS + "`\u0091\u2018\u201b"
 _HYPHENS = "-_\u058a\u2010\u2011"
+# Acronyms and abbreviations with a final period: letters then the period, "a.k.a"/"U.S" forms, "non-U.S".
+_ACRO_FORMS = _LETTERS_DOT + _DOT_ALPHA + _HYPHEN_ALNUM
 _NEEDS = {
     "word_redaux": _APOS, "sword_sredaux": _APOSETC, "apoword": _APOSETC, "apoword2": _APOS, "sredaux": _APOSETC,
-    "fullurl": ":", "likelyurl": _DOT_ALPHA, "email": "@", "tbspec": "-." + _APOS, "thing3": "/", "dolsign": "$",
-    "acronym_ctx": ".", "abbrev3": _LETTERS_DOT, "co_ltd": _LETTERS_DOT, "abbrev1_sentend": _LETTERS_DOT,
-    "abbrev1_any2": _LETTERS_DOT, "abbrev1": _LETTERS_DOT, "abbrev2": ".", "filename": _DOT_ALPHA,
+    "fullurl": ":", "likelyurl": _DOT_ALPHA, "email": "@", "tbspec": "-" + _DOT_ALPHA + _APOS, "thing3": "/", "dolsign": "$",
+    "acronym_ctx": _ACRO_FORMS, "abbrev3": _LETTERS_DOT, "co_ltd": _LETTERS_DOT, "abbrev1_sentend": _LETTERS_DOT,
+    "abbrev1_any2": _LETTERS_DOT, "abbrev1": _LETTERS_DOT, "abbrev2": _ACRO_FORMS, "filename": _DOT_ALPHA,
     "word_dot_insentp": _DOT_INSENTP, "hthing_dot": _DOT_INSENTP, "thing_dot": _DOT_INSENTP,
     "thinga_dot": _DOT_INSENTP, "hthing": _HYPHEN_ALNUM, "thing": _HYPHEN_ALNUM + _APOSETC,
     "thinga": "+&", "asiansmiley": "._", "prog_langs": "#+",
     # These two read the space after a single letter or an abbreviation like "Mr", and then keep the
-    # same token as the word rule; their other forms hold periods or hyphens.
-    "abbrev4_space": ".-", "acro_spacenl": ".-",
+    # same token as the word rule; their other forms hold a period or a hyphen before a letter.
+    "abbrev4_space": _DOT_ALPHA + _HYPHEN_ALNUM, "acro_spacenl": _DOT_ALPHA + _HYPHEN_ALNUM,
 }
 _NEED_CHARS = frozenset("".join(_NEEDS.values()) + "." + _HYPHENS)
 _BY_NEEDS: dict[tuple[str, frozenset], list[_Compiled]] = {}
@@ -630,20 +633,23 @@ _WORD = next(c for c in _COMPILED if c.rule.name == "word")
 
 def _char_table() -> bytes:
     """Per BMP character: 1 if a letter or digit, 2 if it can take a word on after a run of those
-    (marks and other extra letters, ``&`` of an entity, ``.!?`` before a further part), 4 if a letter."""
+    (marks and other extra letters, ``&`` of an entity, ``.!?`` before a further part), 4 if a letter,
+    8 if an extra letter or ``&`` (with the letters: what a further part of a word starts with)."""
     table = bytearray(0x10000)
     for ranges, bits in ((LETTER_RANGES, b"\x05"), (DIGIT_RANGES, b"\x01")):
         for item in ranges.split():
             lo, _, hi = item.partition("-")
             a, b = int(lo, 16), int(hi or lo, 16)
             table[a : b + 1] = bits * (b - a + 1)
-    extra = WORD_EXTRA + "&.!?"
+    extra = WORD_EXTRA + "&"
     k = 0
     while k < len(extra):  # literal characters and ranges, no escapes
         step = 3 if extra[k + 1 : k + 2] == "-" else 1
         for o in range(ord(extra[k]), ord(extra[k + step - 1]) + 1):
-            table[o] |= 2
+            table[o] |= 10
         k += step
+    for ch in ".!?":
+        table[ord(ch)] |= 2
     return bytes(table)
 
 
@@ -663,6 +669,8 @@ def _word_length(text: str, pos: int, letter: bool) -> int:
             end += 1
         if end == n or not _CHARS[ord(text[end])] & 2:
             return end - pos
+        if text[end] in ".!?" and (end + 1 == n or not _CHARS[ord(text[end + 1])] & 12):
+            return end - pos  # a further part must start with a letter, an extra letter or an entity
     m = _WORD.whole.match(text, pos)
     return -1 if m is None else m.end() - pos
 

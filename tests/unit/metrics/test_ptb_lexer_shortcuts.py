@@ -27,7 +27,7 @@ WORDS = ["cannot", "gonna", "Wanna", "pro", "anti", "Mr", "Mrs", "vs", "etc", "C
          "Ltd", "jpg", "txt", "The", "It", "doc", "Pty", "AT", "Jan", "Tex", "Ph", "li", "ev", "em", "twas", "tis",
          "Co. Ltd", "pty. lim", "a.k.a ", "Mr ", "v\t", "I\n", "U.S.-U.K ", "www.a.com/b", "x.org/p", "x.jpg",
          "notes.txt.", "x.,", "x.;", "x.:", "x.\u3001", "Ltd.", "Jan. 5", "Calif.", "etc.", "e.g.,", "a.b.c. ",
-         "3-year-old", "co.", "figs. 2", "No.", "Inc. The", "Ph.D.", "x-ray.", "well-known.,", "a-b-c-", "d'Av", "x.1.jpg ", "a-1.,",
+         "3-year-old", "co.", "figs. 2", "No.", "Inc. The", "Ph.D.", "x-ray.", "well-known.,", "a-b-c-", "d'Av", "x.1.jpg ", "a-1.,", "C.D.s", "Canada-U.S.", "wow!yes", "ok?&eacute;", "a.\u0301",
          "Jan."]
 
 
@@ -82,11 +82,13 @@ def test_character_table_holds_the_rules_classes():
     run = regex.compile(f"[{lexer.LET}{lexer.DIG}]")
     goes_on = regex.compile(f"[{lexer.WORD_EXTRA}&.!?]")
     letter = regex.compile(lexer.LETTER)
+    part_start = regex.compile(f"[{lexer.WORD_EXTRA}&]")
     for o in range(0x10000):
         ch = chr(o)
         assert bool(lexer._CHARS[o] & 1) == (run.fullmatch(ch) is not None), hex(o)
         assert bool(lexer._CHARS[o] & 2) == (goes_on.fullmatch(ch) is not None), hex(o)
         assert bool(lexer._CHARS[o] & 4) == (letter.fullmatch(ch) is not None), hex(o)
+        assert bool(lexer._CHARS[o] & 8) == (part_start.fullmatch(ch) is not None), hex(o)
 
 
 def partial_match_rules(ch: str) -> list[str]:
@@ -180,3 +182,12 @@ def test_a_broken_first_char_cache_is_rebuilt(tmp_path, monkeypatch, content):
     called = []
     monkeypatch.setattr("os.system", lambda *a: called.append(a))
     assert lexer._first_char_index(PATTERNS) == built and called == []
+
+
+@pytest.mark.parametrize(("caption", "expected"), [
+    ("'tis x", "'t is x"), ("'Tis x", "'t is x"), ("\u2019tis x", "tis x"), ("\x92tis x", "tis x"),
+    ("&apos;tis x", "tis x"), ("a \u2019Tisk", "a tisk"),
+])
+def test_only_an_ascii_apostrophe_makes_tis_two_tokens(caption, expected):
+    """As in the Java lexer (checked against the jar with the rest of this file's strings)."""
+    assert tokenize([caption]) == [expected]
