@@ -539,7 +539,8 @@ def _split(c: _Compiled, text: str, start: int, end: int) -> int:
 _BY_FIRST_CHAR: dict[str, tuple[list[_Compiled], bool]] = {}
 _MAX_FIRST_CHARS = 8192
 _STARTS, _INDEX = _first_char_index([c.whole.pattern for c in _COMPILED])
-_RULES_BY_STRETCH = [[_COMPILED[k] for k in ks] for ks in _INDEX]
+_RULE_LISTS = {ks: [_COMPILED[k] for k in ks] for ks in set(_INDEX)}
+_RULES_BY_STRETCH = [_RULE_LISTS[ks] for ks in _INDEX]
 
 
 def _candidates(ch: str) -> tuple[list[_Compiled], bool]:
@@ -565,29 +566,38 @@ _LETTERS_DOT = "\x01"  # ASCII letters from the start, then a period: the abbrev
 _DOT_INSENTP = "\x02"  # a period before one of ",;:\u3001": the word/thing + period rules' trail
 _DOT_ALPHA = "\x03"  # a period before an ASCII letter: file name extensions, URL domains
 _HYPHEN_ALNUM = "\x04"  # a hyphen before a letter, digit or soft hyphen: the thing rules' further parts
-_APOS = "'\u0092\u2019&"
-_APOSETC = _APOS + "`\u0091\u2018\u201b"
+_APOS_LETTER = "\x05"  # an apostrophe or open quote before a letter: "she's", "n't", "o'clock", "Cap'n"
+_APOS_AFTER = "\x06"  # an apostrophe after one of "lLdDjJnN": "l'", "ol'", "Dunkin'", "somethin'"
+_THING_PREFIX = "\x07"  # one of "dDoOlL", then an apostrophe or open quote: "d'Avignon", "O'Neil"
+_APOS_CHARS = "'\u0092\u2019"  # "&apos;" too: a rule needing an apostrophe is tried wherever "&" is
+_APOSETC_CHARS = _APOS_CHARS + "`\u0091\u2018\u201b"
+_APOS_FORMS = _APOS_LETTER + "&"
 _HYPHENS = "-_\u058a\u2010\u2011"
 # Acronyms and abbreviations with a final period: letters then the period, "a.k.a"/"U.S" forms, "non-U.S".
 _ACRO_FORMS = _LETTERS_DOT + _DOT_ALPHA + _HYPHEN_ALNUM
 _NEEDS = {
-    "word_redaux": _APOS, "sword_sredaux": _APOSETC, "apoword": _APOSETC, "apoword2": _APOS, "sredaux": _APOSETC,
-    "fullurl": ":", "likelyurl": _DOT_ALPHA, "email": "@", "tbspec": "-" + _DOT_ALPHA + _APOS, "thing3": "/", "dolsign": "$",
+    # The word + contraction rules, "y'" before a letter, "n't" (apostrophes before a letter); the
+    # apostrophe words also end in one after "l", "d", "j", "n" ("ol'", "Dunkin'").
+    "word_redaux": _APOS_FORMS, "sword_sredaux": _APOS_FORMS, "apoword": _APOS_FORMS + _APOS_AFTER,
+    "apoword2": _APOS_FORMS, "sredaux": _APOS_FORMS,
+    "fullurl": ":", "likelyurl": _DOT_ALPHA, "email": "@", "tbspec": "-" + _DOT_ALPHA + _APOS_FORMS, "thing3": "/",
+    "dolsign": "$",
     "acronym_ctx": _ACRO_FORMS, "abbrev3": _LETTERS_DOT, "co_ltd": _LETTERS_DOT, "abbrev1_sentend": _LETTERS_DOT,
     "abbrev1_any2": _LETTERS_DOT, "abbrev1": _LETTERS_DOT, "abbrev2": _ACRO_FORMS, "filename": _DOT_ALPHA,
     "word_dot_insentp": _DOT_INSENTP, "hthing_dot": _DOT_INSENTP, "thing_dot": _DOT_INSENTP,
-    "thinga_dot": _DOT_INSENTP, "hthing": _HYPHEN_ALNUM, "thing": _HYPHEN_ALNUM + _APOSETC,
+    "thinga_dot": _DOT_INSENTP, "hthing": _HYPHEN_ALNUM, "thing": _HYPHEN_ALNUM + _THING_PREFIX + "&",
     "thinga": "+&", "asiansmiley": "._", "prog_langs": "#+",
     # These two read the space after a single letter or an abbreviation like "Mr", and then keep the
     # same token as the word rule; their other forms hold a period or a hyphen before a letter.
     "abbrev4_space": _DOT_ALPHA + _HYPHEN_ALNUM, "acro_spacenl": _DOT_ALPHA + _HYPHEN_ALNUM,
 }
-_NEED_CHARS = frozenset("".join(_NEEDS.values()) + "." + _HYPHENS)
+_NEED_CHARS = frozenset("".join(_NEEDS.values()) + "." + _HYPHENS + _APOSETC_CHARS)
 _BY_NEEDS: dict[tuple[str, frozenset], list[_Compiled]] = {}
 _LETTERS_DOT_RE = re.compile("[A-Za-z]+\\.")
 _DOT_INSENTP_RE = re.compile("\\.[,;:\u3001]")
 _DOT_ALPHA_RE = re.compile("\\.[A-Za-z]")
 _HYPHEN_RE = re.compile(f"[{_HYPHENS}]")
+_APOSETC_RE = re.compile(f"[{_APOSETC_CHARS}]")
 
 
 def _features(chunk: str, present: frozenset) -> frozenset:
@@ -606,7 +616,22 @@ def _features(chunk: str, present: frozenset) -> frozenset:
             if _CHARS[ord(after)] & 1 or after == "\u00ad":
                 found.add(_HYPHEN_ALNUM)
                 break
+    if not present.isdisjoint(_APOSETC_CHARS):
+        found |= _apostrophe_features(chunk)
     return frozenset(found)
+
+
+def _apostrophe_features(chunk: str) -> set[str]:
+    found = set()
+    if chunk[0] in "dDoOlL" and chunk[1:2] and chunk[1] in _APOSETC_CHARS:
+        found.add(_THING_PREFIX)
+    for m in _APOSETC_RE.finditer(chunk):
+        k = m.start()
+        if k + 1 < len(chunk) and _CHARS[ord(chunk[k + 1])] & 4:
+            found.add(_APOS_LETTER)
+        if k and chunk[k] in _APOS_CHARS and chunk[k - 1] in "lLdDjJnN":
+            found.add(_APOS_AFTER)
+    return found
 
 
 def _letter_candidates(text: str, pos: int, rules: list[_Compiled]) -> list[_Compiled]:

@@ -27,7 +27,8 @@ WORDS = ["cannot", "gonna", "Wanna", "pro", "anti", "Mr", "Mrs", "vs", "etc", "C
          "Ltd", "jpg", "txt", "The", "It", "doc", "Pty", "AT", "Jan", "Tex", "Ph", "li", "ev", "em", "twas", "tis",
          "Co. Ltd", "pty. lim", "a.k.a ", "Mr ", "v\t", "I\n", "U.S.-U.K ", "www.a.com/b", "x.org/p", "x.jpg",
          "notes.txt.", "x.,", "x.;", "x.:", "x.\u3001", "Ltd.", "Jan. 5", "Calif.", "etc.", "e.g.,", "a.b.c. ",
-         "3-year-old", "co.", "figs. 2", "No.", "Inc. The", "Ph.D.", "x-ray.", "well-known.,", "a-b-c-", "d'Av", "x.1.jpg ", "a-1.,", "C.D.s", "Canada-U.S.", "pro-", "anti-$", "Cap\u2019n", "S&P-500", "c'est", "S&amp;Ls", "wow!yes", "ok?&eacute;", "a.\u0301",
+         "3-year-old", "co.", "figs. 2", "No.", "Inc. The", "Ph.D.", "x-ray.", "well-known.,", "a-b-c-", "d'Av", "x.1.jpg ", "a-1.,", "C.D.s", "Canada-U.S.", "pro-", "anti-$", "Cap\u2019n", "S&P-500", "c'est", "S&amp;Ls", "d&apos;Av", "ol\u2019", "somethin'", "Dunkin&apos;", "O\u2018o", "nor'easter",
+         "she\u2019s", "n\u0092t", "y'k", "l`x", "d\u201bA", "wow!yes", "ok?&eacute;", "a.\u0301",
          "Jan."]
 
 
