@@ -28,7 +28,7 @@ def test_import_refuses_an_old_transformers(tmp_path):
     (tmp_path / "transformers-4.57.6.dist-info").mkdir()  # first on sys.path: what `import transformers` finds
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", "import captune"], capture_output=True, text=True, timeout=120,
-                         env=env)
+                         env=env, check=False)
     assert out.returncode != 0
     assert (
         "ImportError: captune needs transformers >= 5.18, but transformers 4.57.6 is installed: "
