@@ -70,6 +70,7 @@ def test_the_model_card_snippet_of_a_llava_run_captions_as_captune_does(colour_d
     assert CliRunner().invoke(cli, ["report", str(out), "--model-card"]).exit_code == 0
     card = (best / "README.md").read_text()
     assert "LlavaForConditionalGeneration" in card and "- llava" in card and "Llama language model" in card
+    assert "| what trains | vision encoder: frozen, projector: " in card and "Q-Former" not in card
     image = colour_data.parent / "red_0.png"
     code = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1).replace("photo.jpg", str(image))
     printed = io.StringIO()

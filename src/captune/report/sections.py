@@ -155,10 +155,20 @@ def run_summary(run) -> dict[str, Any] | None:
 
 
 # ---- set-up -----------------------------------------------------------------------------------
+PART_NAMES = {"vision": "vision encoder", "qformer": "Q-Former", "projector": "projector", "lm": "language model"}
+
+
+def model_parts(ft: dict, start: dict) -> dict[str, Any]:
+    """Each part of the trained model -> how it trained (``finetune``'s mode), for the parts its
+    family has (the run's start records them; runs from before that were BLIP-2 runs)."""
+    names = start.get("parts") or ["vision", "qformer", "lm"]
+    return {p: ft.get(p) for p in PART_NAMES if p in names}
+
+
 def setup(run) -> dict[str, Any]:
     cfg, start = run.config, run.start
     ft, tr, ev = cfg.get("finetune", {}), cfg.get("train", {}), cfg.get("eval", {})
-    parts = {p: ft.get(p) for p in ("vision", "qformer", "lm")}
+    parts = model_parts(ft, start)
     lora = [p for p, mode in parts.items() if mode == "lora"]
     method = (
         f"{ft.get('method', 'lora')} (r={ft.get('r')}, alpha={ft.get('alpha')}, dropout={ft.get('dropout')}, "
@@ -209,6 +219,7 @@ def setup(run) -> dict[str, Any]:
     return {
         "model": cfg.get("model", {}).get("name"),
         "parts": parts,
+        "what_trains": ", ".join(f"{PART_NAMES[p]}: {mode}" for p, mode in parts.items()),
         "method": method or "–",
         "trainable": trainable,
         "total": total,

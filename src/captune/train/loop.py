@@ -28,7 +28,7 @@ from captune.config import dump_config
 from captune.data.records import CaptionRecord, read_records
 from captune.errors import CaptuneError
 from captune.io import JsonlAppender
-from captune.models.family import adapt
+from captune.models.family import adapt, base_model, family_for
 from captune.models.loading import language_model_kind, load_captioner
 from captune.models.peft import apply_finetuning, trainable_report
 from captune.train.checkpoint import TrainerState, load_training_state, rng_state, save_checkpoint
@@ -119,6 +119,7 @@ class Finetune:
         if cfg.train.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.trainable = trainable_report(model)
+        self.parts = list(family_for(base_model(model).config).parts)
         captioner, self.batcher = adapt(model, self.processor, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)
         self.captioner = captioner.to(self.acc.device)
 
@@ -312,7 +313,7 @@ class Finetune:
         return {
             "model": self.cfg.model.name, "trainable": self.trainable.trainable, "total": self.trainable.total,
             "trainable_line": self.trainable.line(), "trainable_by_part": self.trainable.by_part,
-            "train_examples": len(self.train_ds), "val_images": len(self.val_records),
+            "parts": self.parts, "train_examples": len(self.train_ds), "val_images": len(self.val_records),
             "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
             "processes": self.acc.num_processes, "device": str(self.acc.device),
             "feature_cache": self.features is not None, "hardware": _hardware(), "resumed_at": self.state.step,

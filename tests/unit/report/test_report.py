@@ -233,3 +233,20 @@ def test_model_card_snippet_loads_parts_trained_in_full(report_run, tmp_path):
     assert "full_parts.safetensors" in card and "(qformer)" in card
     image = min((report_run["world"] / "images").iterdir())
     assert snippet_caption(card, image) == captune_caption(image, best, tmp_path)
+
+
+def test_what_trains_names_the_parts_of_the_runs_family(report, report_run):
+    from captune.report.sections import model_parts
+
+    start = next(json.loads(line) for line in (report_run["run"] / "metrics.jsonl").read_text().splitlines()
+                 if json.loads(line).get("event") == "start")
+    assert start["parts"] == ["vision", "qformer", "lm"]  # a BLIP-2 run
+    written, _ = report
+    html = Path(written["html"]).read_text()
+    row = re.search(r"<th>what trains</th><td>(.*?)</td>", html).group(1)
+    assert row.startswith("vision encoder: ") and ", Q-Former: " in row and ", language model: " in row
+    assert "projector" not in row
+    ft = {"vision": "frozen", "qformer": "frozen", "projector": "full", "lm": "lora"}
+    assert model_parts(ft, {"parts": ["vision", "projector", "lm"]}) == {"vision": "frozen", "projector": "full",
+                                                                         "lm": "lora"}
+    assert list(model_parts(ft, {})) == ["vision", "qformer", "lm"]  # runs from before the start recorded parts
