@@ -39,6 +39,18 @@ from captune.train.optim import build_optimizer, build_scheduler, warmup_steps
 from captune.train.validation import Validator
 
 
+def _enable_activation_checkpointing(model) -> None:
+    """Non-reentrant activation checkpointing by the name the installed transformers has: newer ones
+    call it ``activation_checkpointing_enable`` and warn that ``gradient_checkpointing_enable``, all
+    that the oldest supported one has, goes in transformers 6."""
+    kwargs = {"use_reentrant": False}
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 class Finetune:
     def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool | None = None):
         self.cfg = cfg
@@ -117,7 +129,7 @@ class Finetune:
             model = prepare_model_for_kbit_training(model, cfg.train.gradient_checkpointing)
         model = apply_finetuning(model, cfg.finetune)
         if cfg.train.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            _enable_activation_checkpointing(model)
         self.trainable = trainable_report(model)
         self.parts = list(family_for(base_model(model).config).parts)
         captioner, self.batcher = adapt(model, self.processor, cfg.data.max_prompt_tokens, cfg.data.max_caption_tokens)

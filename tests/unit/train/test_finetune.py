@@ -192,3 +192,16 @@ def test_spread_takes_evenly_spaced_indices():
     assert spread(10, 5) == [0, 2, 4, 6, 8]
     assert spread(3, 5) == [0, 1, 2]
     assert len(set(spread(1001, 30))) == 30 and max(spread(1001, 30)) > 900
+
+
+def test_activation_checkpointing_trains_alike_without_the_deprecated_call(colour_data, tmp_path):
+    import warnings
+
+    args = ("train.max_steps=3", "eval.every_steps=3", "finetune.dropout=0")
+    finetune(make_cfg(colour_data, tmp_path / "plain", *args))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*gradient_checkpointing_enable.*deprecated", category=FutureWarning)
+        finetune(make_cfg(colour_data, tmp_path / "checkpointed", *args, "train.gradient_checkpointing=true"))
+    plain = [e["loss"] for e in events(tmp_path / "plain", "train")]
+    checkpointed = [e["loss"] for e in events(tmp_path / "checkpointed", "train")]
+    assert len(plain) == 3 and checkpointed == pytest.approx(plain, rel=1e-5)
