@@ -49,9 +49,9 @@ from captune.metrics.resources import MetricResources
 # The default set where everything is installed; ``default_metrics()`` is the part that can run here.
 DEFAULT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "spice",
                    *diversity.OUTPUTS)
-# What a default metric needs beyond Python (module, check): each check raises MetricUnavailable
-# with the reason.
-_PREREQUISITES = {"meteor": ("meteor", "check"), "spice": ("spice", "check")}
+# The default metrics that need more than Python: their module's ``check()`` raises
+# MetricUnavailable with the reason.
+_CHECKED = ("meteor", "spice")
 # The module (``captune.metrics.<module>``) that registers each metric group, output and alias. A
 # metric's module is imported when the metric is asked for, so scoring BLEU imports neither the
 # model-based metrics nor what they import (tests/unit/metrics/test_imports.py checks this table
@@ -111,9 +111,8 @@ def default_metrics() -> tuple[list[str], dict[str, str]]:
     names, left_out = [], {}
     for name in DEFAULT_METRICS:
         try:
-            if name in _PREREQUISITES:
-                module, check = _PREREQUISITES[name]
-                getattr(importlib.import_module(f"captune.metrics.{module}"), check)()
+            if name in _CHECKED:
+                importlib.import_module(f"captune.metrics.{name}").check()
             names.append(name)
         except MetricUnavailable as e:
             left_out[name] = str(e)
