@@ -86,11 +86,16 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
 
 
+_SCAN = json.JSONDecoder().scan_once  # what json.loads runs, without its per-call Python steps
+_JSON_SPACE = " \t\n\r"
+
+
 def iter_jsonl(path: str | os.PathLike, skip_partial_last: bool = False) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-empty line of a JSON Lines file.
 
     A line that is not a JSON object raises ``DataError`` naming the file and line, except a
     final line without a newline when ``skip_partial_last`` is set (a write cut off by a kill).
+    Each line is read exactly as ``json.loads`` reads it.
     """
     path = Path(path)
     if not path.exists():
@@ -99,18 +104,24 @@ def iter_jsonl(path: str | os.PathLike, skip_partial_last: bool = False) -> Iter
         # Only "\n" ends a line: str.splitlines would also split on U+2028 and friends, which
         # are valid inside JSON strings.
         lines = f.read().split("\n")
-    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    last = len(lines) if lines[-1] else len(lines) - 1  # the number of the last line
     for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+        text = line.strip(_JSON_SPACE)
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if skip_partial_last and i == len(lines) and not line.endswith("\n"):
-                return
-            raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
+            obj, end = _SCAN(text, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end != len(text) or type(obj) is not dict:  # blank, invalid or not an object: say which
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                if skip_partial_last and i == last and lines[-1]:
+                    return
+                raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
         yield i, obj
 
 

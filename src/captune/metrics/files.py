@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,12 @@ def load_predictions(path: str | os.PathLike) -> Predictions:
             raise DataError(f"{where}: a prediction needs 'image_id' and 'caption'")
         if not isinstance(obj["caption"], str):
             raise DataError(f"{where}: 'caption' must be a string")
-        image_id = str(obj["image_id"])
+        image_id = obj["image_id"] = str(obj["image_id"])  # (the line's own dict)
         if image_id in seen:
             raise DataError(f"{where}: image_id {image_id!r} already has a prediction (line {seen[image_id]}); "
                             "score one caption per image")
         seen[image_id] = line
-        out.append({**obj, "image_id": image_id})
+        out.append(obj)
     return out
 
 
@@ -73,7 +74,7 @@ def load_references(path: str | os.PathLike) -> References:
         if not isinstance(obj, dict) or "image_id" not in obj or "captions" not in obj:
             raise DataError(f"{where}: a reference line needs 'image_id' and 'captions' (a list of strings)")
         caps = obj["captions"]
-        if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
+        if not isinstance(caps, list) or not caps or not all(map(isinstance, caps, repeat(str))):
             raise DataError(f"{where}: 'captions' must be a non-empty list of strings")
         image_id = str(obj["image_id"])
         if image_id in seen:
@@ -81,7 +82,7 @@ def load_references(path: str | os.PathLike) -> References:
                             "put all captions of an image on one line")
         seen[image_id] = line
         image = obj.get("image")
-        out.append(Reference(image_id, list(caps), str(image) if image else None))
+        out.append(Reference(image_id, caps, str(image) if image else None))  # (the line's own list)
     return out
 
 
