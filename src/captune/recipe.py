@@ -255,7 +255,7 @@ def run_in_subprocess(argv: Sequence[str], to_stderr: bool = False) -> None:
     try:
         code = subprocess.call(command, stdout=stream.fileno(), stderr=sys.stderr.fileno())
     except (AttributeError, OSError, ValueError):  # a stream without a file (a test runner's capture)
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         stream.write(done.stdout)
         sys.stderr.write(done.stderr)
         code = done.returncode
