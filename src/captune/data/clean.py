@@ -80,6 +80,9 @@ _HANDLES = re.compile(
 _HANDLE_ONLY = re.compile(_HANDLE.replace("(?:['’]s\\b)?", ""))
 _HASHTAG = r"(?<![\w&#])#\w*[^\W\d_]\w*"
 _HASHTAG_RE = re.compile(_HASHTAG)
+# what may stand between the hashtags of a block: blanks and line breaks (one tag a line is common)
+_TRAILING_GAP = re.compile(r"[\s.,]*")
+_LEADING_GAP = re.compile(r"[\s,]*")
 _EMOJI_CHAR = (
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u231a\u231b\u2328\u23cf\u23e9-\u23f3\u23f8-\u23fa"
     "\U000e0020-\U000e007f]"
@@ -144,12 +147,12 @@ def _hashtag_blocks(text: str, tags: list[re.Match]) -> tuple[int, int]:
     """``(lo, hi)``: the text between a leading block of two or more hashtags and the trailing block."""
     hi = len(text)
     for m in reversed(tags):
-        if text[m.end() : hi].strip(" \t.,"):
+        if not _TRAILING_GAP.fullmatch(text, m.end(), hi):
             break
         hi = m.start()
     lo, leading = 0, 0
     for m in tags:
-        if text[lo : m.start()].strip(" \t,"):
+        if not _LEADING_GAP.fullmatch(text, lo, m.start()):
             break
         lo, leading = m.end(), leading + 1
     return (lo if leading >= 2 else 0), hi

@@ -2,7 +2,8 @@
 
 COCO: the record id is the COCO image id as a string, the image is ``file_name`` under the image
 root, each annotation is one row (``meta.source.items`` names ``annotations[i]``). Images with no
-annotations at all (e.g. ``image_info_test2014.json``) become records without captions.
+annotations at all (e.g. ``image_info_test2014.json``) become records without captions. An image
+id listed again with another file is rejected (``conflicting_image``); the first listing stands.
 
 Karpathy: the image is ``filepath/filename``, the id the ``cocoid`` when there is one and the
 file name otherwise, each ``sentences[].raw`` is one row and ``meta.split`` is the ``split``
@@ -50,8 +51,12 @@ def read_coco_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> I
         got = _coco_image(im, f"images[{i}]", root, source)
         if isinstance(got, Reject):
             yield got
-        else:
+        elif im["id"] not in images:
             images[im["id"]] = got
+        elif images[im["id"]][1] != got[1]:
+            _, first_file, first_item = images[im["id"]]
+            detail = f"images[{i}]: image id {im['id']!r} already names {first_file} ({first_item})"
+            yield Reject(source, None, "conflicting_image", detail, got[1])
     referenced = set()
     for j, ann in enumerate(doc.get("annotations") or []):
         if isinstance(ann, dict) and isinstance(ann.get("image_id"), (int, str)) and ann["image_id"] in images:

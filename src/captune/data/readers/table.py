@@ -3,7 +3,8 @@ layout and the Flickr8k token file (``1000268201_693b08cb0e.jpg#0<TAB>A child in
 
 CSV quoting follows the csv module (quoted separators and newlines inside quotes work), except
 for ``|`` separators: the Flickr30k file quotes nothing and its captions contain quote marks,
-so quotes are read literally there and a caption that holds the separator is rejoined.
+so quotes are read literally there and a caption that holds the separator is rejoined. Elsewhere a
+row with more non-empty fields than the header is rejected: an unquoted separator has shifted it.
 """
 
 from __future__ import annotations
@@ -134,6 +135,10 @@ def _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, s
         fields = fields[:caption_col] + [delimiter.join(fields[caption_col:])]
     if len(fields) <= max(image_col, caption_col):
         return Reject(source, line_no, "malformed_row", f"expected {len(columns)} columns, found {len(fields)}")
+    if any(f.strip() for f in fields[len(columns):]):
+        # an unquoted separator inside a field: the columns after it are shifted, so nothing is trusted
+        return Reject(source, line_no, "malformed_row", f"expected {len(columns)} columns, found {len(fields)}; "
+                      "quote a field that holds the separator")
     obj = {
         name: fields[i].strip()
         for i, name in enumerate(columns)

@@ -1,0 +1,45 @@
+"""Data preparation never changes or loses a caption silently: each case here once did."""
+
+import json
+
+from captune.data.clean import CleanConfig, clean_caption
+from captune.data.readers import read_dataset
+
+
+def clean(text, cfg):
+    return clean_caption(text, cfg)[0]
+
+
+def test_hashtag_blocks_on_their_own_lines_are_blocks():
+    cfg = CleanConfig(hashtags="strip_trailing")
+    assert clean("Great shot of the stage\n#concert\n#live", cfg) == "Great shot of the stage"
+    assert clean("#tbt\n#throwback\nOur first meetup", cfg) == "Our first meetup"
+    assert clean("Night walk\r\n\r\n#city #lights", cfg) == "Night walk"
+    # a hashtag inside the text still keeps its word
+    assert clean("The #live show\n#music", cfg) == "The live show"
+
+
+def test_csv_row_with_more_fields_than_the_header_is_rejected_not_cut(tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text('image,caption,event\na.jpg,a dog, running,club\nb.jpg,"a cat, asleep",club\nc.jpg,a bird,club,,\n')
+    result = read_dataset(path)
+    records = {r.image_id: r for r in result.records}
+    assert "a.jpg" not in records
+    assert records["b.jpg"].captions == ["a cat, asleep"]
+    assert records["c.jpg"].captions == ["a bird"]  # empty trailing fields are harmless
+    assert [(r.line, r.reason) for r in result.rejects] == [(2, "malformed_row")]
+    assert "expected 3 columns, found 4" in result.rejects[0].detail
+    assert result.rows == 3
+
+
+def test_coco_image_id_listed_twice_with_another_file_is_a_reject(tmp_path):
+    doc = {"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "b.jpg"},
+                      {"id": 2, "file_name": "c.jpg"}, {"id": 2, "file_name": "c.jpg"}],
+           "annotations": [{"image_id": 1, "caption": "A dog."}, {"image_id": 2, "caption": "A cat."}]}
+    path = tmp_path / "captions.json"
+    path.write_text(json.dumps(doc))
+    result = read_dataset(path, image_root=tmp_path)
+    records = {r.image_id: r for r in result.records}
+    assert records["1"].image == str(tmp_path / "a.jpg")
+    assert [(r.reason, r.image) for r in result.rejects] == [("conflicting_image", str(tmp_path / "b.jpg"))]
+    assert "images[1]" in result.rejects[0].detail and "images[0]" in result.rejects[0].detail
