@@ -34,7 +34,7 @@ from captune.metrics.ptb import tokenize
 from captune.metrics.resources import MetricResources
 
 BLEU = BLEU_OUTPUTS
-LOWER_IS_BETTER = {"self_bleu"}
+LOWER_IS_BETTER = {"self_bleu", "perplexity"}
 # Properties of the whole set of captions: their per-caption parts (self-BLEU of one caption
 # against the others) do not resample as means.
 CORPUS_ONLY = {"distinct_1", "distinct_2", "self_bleu", "vocab_size"}
@@ -121,8 +121,9 @@ def _side(ev: dict) -> dict[str, Any]:
 
 
 def _aligned(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
-    ia = {r["image_id"]: r for r in a["per_image"]}
-    ib = {r["image_id"]: r for r in b["per_image"]}
+    """A's rows and B's rows of the same images in A's order; the images and each image's
+    references must be the same (BLEU and CIDEr-D of both sides are computed with A's)."""
+    ia, ib = _by_id(a), _by_id(b)
     only_a, only_b = [i for i in ia if i not in ib], [i for i in ib if i not in ia]
     if only_a or only_b:
         parts = [
@@ -134,7 +135,25 @@ def _aligned(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
             + "; ".join(p for p in parts if p)
             + "; evaluate both on the same records file"
         )
+    other = [i for i in ia if sorted(ia[i]["references"]) != sorted(ib[i]["references"])]
+    if other:
+        raise DataError(
+            f"{len(other)} images have other references in {b['name']} than in {a['name']} "
+            f"({_some(other)}; {b['dir']}, {a['dir']}); evaluate both on the same records file"
+        )
     return list(ia.values()), [ib[i] for i in ia]
+
+
+def _by_id(ev: dict) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    for r in ev["per_image"]:
+        if r["image_id"] in rows:
+            raise DataError(
+                f"{ev['name']} lists image {r['image_id']} twice ({ev['dir']}/eval.json, per_image); "
+                "evaluate it again on a records file with one record per image"
+            )
+        rows[r["image_id"]] = r
+    return rows
 
 
 def _some(ids: list[str], k: int = 5) -> str:

@@ -150,12 +150,29 @@ def _items_with_references(data, image_root, items_from_input) -> list[CaptionIt
             f"{data}: {len(bare)} records have no reference captions (e.g. {bare[0]!r}); "
             "evaluation needs references (to caption new images use `captune caption`)"
         )
+    _refuse_repeated_ids(data, records)
     items = items_from_input(data, image_root)
     by_id = {r.image_id: r for r in records}
     for it in items:
         it.image = os.path.abspath(it.image)
         it.meta = dict(it.meta) | {"_references": list(by_id[it.image_id].captions)}
     return items
+
+
+def _refuse_repeated_ids(data, records) -> None:
+    """One record per image: captions and references are joined by image id, so a second record
+    of an image would give both the last record's references and caption."""
+    first: dict[str, int] = {}
+    for k, r in enumerate(records):
+        if r.image_id in first:
+            from captune.data.text import iter_lines
+
+            lines = [line for line, text in iter_lines(data) if text.strip()]  # record k is on lines[k]
+            raise DataError(
+                f"{data}: line {lines[k]}: image id {r.image_id!r} again (first on line "
+                f"{lines[first[r.image_id]]}); put all of an image's reference captions in one record"
+            )
+        first[r.image_id] = k
 
 
 def _copy_predictions(source, items: Sequence[CaptionItem], dest: Path) -> None:
