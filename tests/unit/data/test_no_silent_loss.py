@@ -43,3 +43,19 @@ def test_coco_image_id_listed_twice_with_another_file_is_a_reject(tmp_path):
     assert records["1"].image == str(tmp_path / "a.jpg")
     assert [(r.reason, r.image) for r in result.rejects] == [("conflicting_image", str(tmp_path / "b.jpg"))]
     assert "images[1]" in result.rejects[0].detail and "images[0]" in result.rejects[0].detail
+
+
+def test_unclosed_csv_quote_does_not_swallow_the_rows_after_it(tmp_path):
+    path = tmp_path / "posts.csv"
+    path.write_text('image,caption\na.jpg,"Best night ever\nb.jpg,A cat on a mat\n\nc.jpg,"A dog\nasleep"\n'
+                    'd.jpg,A bird\n')
+    result = read_dataset(path)
+    records = {r.image_id: r for r in result.records}
+    assert [(r.line, r.reason) for r in result.rejects] == [(2, "malformed_row")]
+    assert "line 2" in result.rejects[0].detail and "line 3" in result.rejects[0].detail
+    assert records["b.jpg"].captions == ["A cat on a mat"]
+    assert records["b.jpg"].meta["source"]["lines"] == [3]
+    assert records["c.jpg"].captions == ["A dog\nasleep"]  # a quoted line break is still a caption's own
+    assert records["c.jpg"].meta["source"]["lines"] == [5]
+    assert records["d.jpg"].meta["source"]["lines"] == [7]
+    assert result.rows == 4

@@ -4,7 +4,8 @@ layout and the Flickr8k token file (``1000268201_693b08cb0e.jpg#0<TAB>A child in
 CSV quoting follows the csv module (quoted separators and newlines inside quotes work), except
 for ``|`` separators: the Flickr30k file quotes nothing and its captions contain quote marks,
 so quotes are read literally there and a caption that holds the separator is rejoined. Elsewhere a
-row with more non-empty fields than the header is rejected: an unquoted separator has shifted it.
+row with more non-empty fields than the header is rejected (an unquoted separator has shifted it),
+and so is a row whose quote is never closed: the lines it would swallow are read as rows again.
 """
 
 from __future__ import annotations
@@ -39,18 +40,25 @@ def read_csv_rows(path: str | os.PathLike, root: str, opts: ReaderOptions) -> It
     sep = opts.separator or sniff_separator(path)
     delimiter, dialect = csv_dialect(sep)
     with open_text(path) as f:
-        reader = csv.reader(f, delimiter=delimiter, **dialect)
-        records = _numbered(reader)
-        first = next(records, None)
-        if first is None:
-            return
-        header = _header(first[1], opts)
-        columns = header or [f"column_{i}" for i in range(len(first[1]))]
-        image_col, caption_col = _columns(columns, opts, source, bool(header))
-        if not header:
-            records = _chain(first, records)
-        for line_no, fields in records:
-            yield _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, source, line_no)
+        lines = _Lines(f.readlines())
+    records = _numbered(lines, delimiter, dialect)
+    first = next(records, None)
+    if first is None:
+        return
+    header = _header(first[2], opts)
+    columns = header or [f"column_{i}" for i in range(len(first[2]))]
+    image_col, caption_col = _columns(columns, opts, source, bool(header))
+    if not header:
+        records = _chain(first, records)
+    for line_no, last, fields in records:
+        swallowed = _swallowed_row(lines, line_no, last, delimiter, dialect, image_col, caption_col)
+        if swallowed is not None:
+            yield Reject(source, line_no, "malformed_row",
+                         f"a quote opened on line {line_no} runs on to line {last}, over line {swallowed}, which "
+                         "reads as a row of its own; close the quote or double it (\"\")")
+            lines.pos = line_no  # read again from the line after this one
+            continue
+        yield _table_row(fields, columns, image_col, caption_col, delimiter, opts, root, source, line_no)
 
 
 def sniff_separator(path: str | os.PathLike) -> str:
@@ -79,13 +87,44 @@ def csv_dialect(sep: str) -> tuple[str, dict]:
     return delimiter, dialect
 
 
-def _numbered(reader) -> Iterator[tuple[int, list[str]]]:
-    """``(first line of the record, fields)`` for each non-blank CSV record."""
-    start = 1
-    for fields in reader:
+class _Lines:
+    """A file's lines fed to ``csv.reader`` one at a time; ``pos`` (lines read so far) numbers the
+    records and, set back between records, makes the reader read lines again."""
+
+    def __init__(self, lines: list[str]):
+        self.lines, self.pos = lines, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _numbered(lines: _Lines, delimiter: str, dialect: dict) -> Iterator[tuple[int, int, list[str]]]:
+    """``(first line, last line, fields)`` for each non-blank CSV record."""
+    reader = csv.reader(lines, delimiter=delimiter, **dialect)
+    while True:
+        start = lines.pos + 1
+        fields = next(reader, None)
+        if fields is None:
+            return
         if any(f.strip() for f in fields):
-            yield start, fields
-        start = reader.line_num + 1
+            yield start, lines.pos, fields
+
+
+def _swallowed_row(lines: _Lines, first: int, last: int, delimiter: str, dialect: dict, image_col: int,
+                   caption_col: int) -> int | None:
+    """The number of a line inside a record spanning ``first..last`` that reads as a row of its own
+    (enough fields, an image file name in the image column): the sign of a quote never closed."""
+    for line_no in range(first + 1, last + 1):
+        fields = next(csv.reader([lines.lines[line_no - 1]], delimiter=delimiter, **dialect), [])
+        if len(fields) > max(image_col, caption_col) and fields[image_col].strip().lower().endswith(IMAGE_EXTENSIONS):
+            return line_no
+    return None
 
 
 def _chain(first, rest):
