@@ -139,7 +139,9 @@ def strengths(pair: dict | None, evals: list[dict]) -> list[str]:
         if verdict(r) == "better"
     ]
     return out + [
-        f"Fewer captions with {NAMES[f]}: {a:.0%} → {b:.0%}." for f, a, b in _flag_changes(evals) if b < a
+        f"Fewer captions with {NAMES[f]}: {a:.0%} → {b:.0%}."
+        for f, a, b in _flag_changes(pair, evals)
+        if b < a
     ]
 
 
@@ -150,7 +152,11 @@ def tradeoffs(pair: dict | None, evals: list[dict]) -> list[str]:
         for m, r in (pair or {}).get("metrics", {}).items()
         if verdict(r) == "worse"
     ]
-    out += [f"More captions with {NAMES[f]}: {a:.0%} → {b:.0%}." for f, a, b in _flag_changes(evals) if b > a]
+    out += [
+        f"More captions with {NAMES[f]}: {a:.0%} → {b:.0%}."
+        for f, a, b in _flag_changes(pair, evals)
+        if b > a
+    ]
     flat = [
         label(m) for m, r in (pair or {}).get("metrics", {}).items() if verdict(r) == "no clear difference"
     ]
@@ -159,8 +165,14 @@ def tradeoffs(pair: dict | None, evals: list[dict]) -> list[str]:
     return out
 
 
-def _flag_changes(evals: list[dict], threshold: float = 0.05) -> list[tuple[str, float, float]]:
-    """Flags whose share of captions moved by more than ``threshold`` from the first to the last model."""
+def _flag_changes(
+    pair: dict | None, evals: list[dict], threshold: float = 0.05
+) -> list[tuple[str, float, float]]:
+    """Flags whose share of captions moved by more than ``threshold`` from the pair's A to its B
+    (without a pair, from the first to the last model)."""
+    if pair:
+        by_dir = {e["dir"]: e for e in evals}
+        evals = [by_dir[pair[side]["dir"]] for side in ("a", "b") if pair[side]["dir"] in by_dir]
     if len(evals) < 2:
         return []
     a, b = evals[0]["errors"]["shares"], evals[-1]["errors"]["shares"]

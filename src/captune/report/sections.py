@@ -98,6 +98,13 @@ def bottom_line(pair: dict | None, evals: Sequence[dict], run_summary: dict | No
         headline = f"{subject} helped: {change}. The improvement is larger than resampling noise."
     elif what == "worse":
         headline = f"{subject} made captions worse: {change}. The drop is larger than resampling noise."
+    elif r["ci_low"] > 0 or r["ci_high"] < 0:  # not significant by the permutation test alone
+        alpha = 1 - pair.get("confidence", 0.95)
+        headline = (
+            f"{subject} made no clear difference: {change}. The interval excludes 0 but the "
+            f"permutation test's p is {p_value(r['p_value'])} (not below {alpha:.2g}): the two "
+            "tests disagree, so the change is not shown to be more than noise."
+        )
     else:
         half = (r["ci_high"] - r["ci_low"]) / 2
         headline = (
