@@ -151,8 +151,8 @@ class Finetune:
             collate_fn=Collate(self.batcher), num_workers=cfg.train.num_workers,
             # Its own generator: starting an epoch must not draw from the global stream (dropout).
             generator=torch.Generator().manual_seed(cfg.train.seed))
-        batches = math.ceil(len(self.train_ds) / (cfg.train.batch_size * self.acc.num_processes))
-        self.steps_per_epoch = max(1, math.ceil(batches / cfg.train.grad_accum))
+        self.batches_per_epoch = math.ceil(len(self.train_ds) / (cfg.train.batch_size * self.acc.num_processes))
+        self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / cfg.train.grad_accum))
 
     def _root(self, records_path: str) -> Path:
         return Path(self.cfg.data.image_root) if self.cfg.data.image_root else Path(records_path).parent
@@ -215,7 +215,7 @@ class Finetune:
     def _train_batch(self, batch: dict[str, torch.Tensor]) -> float:
         with self.acc.accumulate(self.captioner):
             loss = self.captioner(**batch).loss
-            self.acc.backward(loss)
+            self.acc.backward(loss * (self.cfg.train.grad_accum / self._accumulated_batches()))
             if self.acc.sync_gradients and self.cfg.train.max_grad_norm:
                 self.grad_norm = float(self.acc.clip_grad_norm_(self.captioner.parameters(), self.cfg.train.max_grad_norm))
             self.optimizer.step()
@@ -223,6 +223,13 @@ class Finetune:
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         return float(self.acc.gather(loss.detach()).mean())
+
+    def _accumulated_batches(self) -> int:
+        """Forward batches in the current optimizer step: ``grad_accum``, or fewer in an epoch's last
+        step. accelerate divides every loss by ``grad_accum``, which would count such a step's mean
+        gradient as a share of one."""
+        k = self.cfg.train.grad_accum
+        return min(k, self.batches_per_epoch - self.state.batches_in_epoch // k * k)
 
     def _after_step(self) -> None:
         cfg, st = self.cfg, self.state
