@@ -36,7 +36,8 @@ class CleanConfig(Schema):
     strip_urls: bool = False
     """Remove web addresses (http://..., www...., bit.ly/...)."""
     strip_hints: bool = False
-    """Remove swipe and link hints: "Swipe →", "swipe left", "➡️ swipe", "link in bio"."""
+    """Remove swipe and link hints: "Swipe →", "swipe left", "➡️ swipe", "link in bio" (a swipe word
+    in prose, as in "a swipe of paint" or "kids slide left and right", stays)."""
     handles: Literal["keep", "strip", "unwrap"] = "keep"
     """@handles: strip (with their "thanks to"/"by"/"and" glue), unwrap (keep the name without @) or keep."""
     hashtags: Literal["keep", "strip", "strip_trailing"] = "keep"
@@ -67,6 +68,11 @@ _BIO = r"(?:full\s+)?(?:link|links|details|tickets|more\s+info)\s+in\s+(?:the\s+
 _HINT = re.compile(
     rf"(?i)[(\[]?[ \t]*(?:{_ARROW}[ \t]*)*(?<!\w)(?:{_SWIPE}|{_BIO})(?:[ \t]*{_ARROW})*[ \t]*[)\]]?"
 )
+# a swipe word is a hint only where it stands apart from the prose ("a swipe of paint" is not one):
+# with an arrow, a bracket or "for more" / "in bio", or as a clause of its own
+_HINT_MARK = re.compile(rf"(?i){_ARROW}|[()\[\]]|\b(?:more|all|rest|bio)\b")
+_CLAUSE_START = re.compile(r"(?:^|[.!?…:;—–|•\n]|\s-)[ \t]*$")
+_CLAUSE_END = re.compile(r"[ \t]*(?:$|[.!?…,;:)\]\n—–|•])")
 _HANDLE = r"(?<![\w.@])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?(?:['’]s\b)?"
 _CREDIT = (
     r"(?:thanks?(?:\s+(?:you|so\s+much))?(?:\s+(?:to|for))?|shout\s*-?\s*outs?(?:\s+to)?|credits?(?:\s+to)?"
@@ -124,6 +130,14 @@ def _removal(pattern: re.Pattern, repl: Any = "", applies: Any = None) -> Any:
     return rule
 
 
+def _hint(m: re.Match) -> str:
+    """A space for a hint that stands apart (tidied away later); a swipe word in prose stays."""
+    text, hint = m.string, m.group(0)
+    apart = _HINT_MARK.search(hint) or (
+        _CLAUSE_START.search(text, 0, m.start()) and _CLAUSE_END.match(text, m.end()))
+    return " " if apart else hint
+
+
 def _contains(*needles: str):
     return lambda text: any(n in text.lower() for n in needles)
 
@@ -166,7 +180,7 @@ def rules_for(cfg: CleanConfig) -> list[tuple[str, Any]]:
     """The enabled rules as ``(name, function)`` in the order they run."""
     rules = [
         ("urls", cfg.strip_urls, _removal(_URL, applies=_contains("http", "www.", "/"))),
-        ("hints", cfg.strip_hints, _removal(_HINT, applies=_contains("swipe", "slide", "scroll", "bio"))),
+        ("hints", cfg.strip_hints, _removal(_HINT, _hint, applies=_contains("swipe", "slide", "scroll", "bio"))),
         ("handles", cfg.handles == "strip", _removal(_HANDLES, applies=_contains("@"))),
         ("handles", cfg.handles == "unwrap", _removal(_HANDLE_ONLY, lambda m: m.group(0)[1:], _contains("@"))),
         ("hashtags", cfg.hashtags != "keep", _hashtags(cfg.hashtags)),

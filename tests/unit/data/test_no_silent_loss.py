@@ -59,3 +59,15 @@ def test_unclosed_csv_quote_does_not_swallow_the_rows_after_it(tmp_path):
     assert records["c.jpg"].meta["source"]["lines"] == [5]
     assert records["d.jpg"].meta["source"]["lines"] == [7]
     assert result.rows == 4
+
+
+def test_swipe_words_in_prose_are_not_hints_and_hints_leave_words_apart():
+    cfg = CleanConfig(strip_hints=True)
+    for prose in ["A swipe of red paint across the canvas", "Card swipe machine at the entrance",
+                  "Kids slide left and right on the ice"]:
+        assert clean(prose, cfg) == prose
+    assert clean("Golden hour. Swipe → More at the club", cfg) == "Golden hour. More at the club"
+    assert clean("Sunset (swipe left)", cfg) == "Sunset"
+    assert clean("Great night! Swipe left", cfg) == "Great night!"
+    assert clean("Live at the hall - swipe left", cfg) == "Live at the hall"
+    assert clean("Swipe for more\nThe band on stage", cfg) == "The band on stage"
