@@ -179,10 +179,17 @@ def _copy_predictions(source, items: Sequence[CaptionItem], dest: Path) -> None:
     from captune.io import iter_jsonl, write_jsonl
 
     rows: dict[str, dict] = {}
+    lines: dict[str, int] = {}
     for line, row in iter_jsonl(source):
-        if not isinstance(row.get("image_id"), str) or not isinstance(row.get("caption"), str):
+        if not isinstance(row.get("image_id"), (str, int)) or not isinstance(row.get("caption"), str):
             raise DataError(f'{source}: line {line}: expected {{"image_id": ..., "caption": ...}}')
-        rows[row["image_id"]] = row
+        image_id = row["image_id"] = str(row["image_id"])  # records read ids as text: 1 is "1"
+        if image_id in rows:
+            raise DataError(
+                f"{source}: line {line}: a second caption for image {image_id!r} (line {lines[image_id]}); "
+                "keep one caption per image"
+            )
+        rows[image_id], lines[image_id] = row, line
     missing = [it.image_id for it in items if it.image_id not in rows]
     if missing:
         raise DataError(f"{source}: no caption for {len(missing)} of {len(items)} images: {_some(missing)}")
@@ -193,7 +200,8 @@ def _copy_predictions(source, items: Sequence[CaptionItem], dest: Path) -> None:
 def _read_captions(path: Path, items: Sequence[CaptionItem]) -> list[str]:
     from captune.io import iter_jsonl
 
-    found = {row["image_id"]: row.get("caption") or "" for _, row in iter_jsonl(path, skip_partial_last=True)}
+    rows = iter_jsonl(path, skip_partial_last=True)
+    found = {str(row["image_id"]): row.get("caption") or "" for _, row in rows}
     missing = [it.image_id for it in items if it.image_id not in found]
     if missing:
         raise DataError(f"{path}: no caption for {len(missing)} images: {_some(missing)}")

@@ -88,3 +88,26 @@ def test_a_clear_drop_in_perplexity_is_better():
     row = compare_evals(a, b, resamples=200)["metrics"]["perplexity"]
     assert row["delta"] == pytest.approx(-10.0) and row["significant"]
     assert row["better"] == "lower" and verdict(row) == "better"
+
+
+def test_predictions_with_numeric_image_ids_join_the_records_ids(tmp_path):
+    records = tmp_path / "records.jsonl"
+    write_records(records, [CaptionRecord("1", "1.png", ["a red circle"]), CaptionRecord("2", "2.png", ["a dog"])])
+    preds = tmp_path / "preds.jsonl"  # COCO results files number their images
+    write_jsonl(preds, [{"image_id": 2, "caption": "a dog"}, {"image_id": 1, "caption": "a red circle"}])
+    ev = evaluate(records, tmp_path / "out", predictions=preds, metrics=["bleu_1"])
+    assert [(r["image_id"], r["caption"]) for r in ev["per_image"]] == [("1", "a red circle"), ("2", "a dog")]
+    in_place = tmp_path / "in-place" / "predictions.jsonl"  # the folder's own file is read, not copied
+    write_jsonl(in_place, [{"image_id": 2, "caption": "a dog"}, {"image_id": 1, "caption": "a red circle"}])
+    ev = evaluate(records, in_place.parent, predictions=in_place, metrics=["bleu_1"])
+    assert [(r["image_id"], r["caption"]) for r in ev["per_image"]] == [("1", "a red circle"), ("2", "a dog")]
+
+
+def test_a_predictions_file_with_two_captions_for_an_image_is_refused(tmp_path):
+    records = tmp_path / "records.jsonl"
+    write_records(records, [CaptionRecord("cat", "cat.png", ["a cat"]), CaptionRecord("dog", "dog.png", ["a dog"])])
+    preds = tmp_path / "preds.jsonl"
+    write_jsonl(preds, [{"image_id": "cat", "caption": "a cat"}, {"image_id": "dog", "caption": "a dog"},
+                        {"image_id": "cat", "caption": "a bird"}])
+    with pytest.raises(DataError, match=r"preds.jsonl: line 3: a second caption for image 'cat' \(line 1\)"):
+        evaluate(records, tmp_path / "out", predictions=preds, metrics=["bleu_1"])
