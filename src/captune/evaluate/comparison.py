@@ -39,7 +39,7 @@ LOWER_IS_BETTER = {"self_bleu", "perplexity"}
 # against the others) do not resample as means.
 CORPUS_ONLY = {"distinct_1", "distinct_2", "self_bleu", "vocab_size"}
 NO_DIRECTION = {"mean_length"}
-INTERVAL = "95% percentile bootstrap interval of B - A, images resampled with replacement (paired)"
+INTERVAL = "{:.0%} percentile bootstrap interval of B - A, images resampled with replacement (paired)"
 TEST = "paired permutation test (captions of A and B swapped per image at random), two-sided"
 
 
@@ -105,7 +105,7 @@ def compare_evals(
         "resamples": resamples,
         "seed": seed,
         "confidence": confidence,
-        "interval": INTERVAL,
+        "interval": INTERVAL.format(confidence),
         "test": TEST,
         "metrics": table,
         "per_image_mean": [m for m, r in table.items() if "per_image_mean" in r["flags"]],

@@ -111,3 +111,9 @@ def test_a_predictions_file_with_two_captions_for_an_image_is_refused(tmp_path):
                         {"image_id": "cat", "caption": "a bird"}])
     with pytest.raises(DataError, match=r"preds.jsonl: line 3: a second caption for image 'cat' \(line 1\)"):
         evaluate(records, tmp_path / "out", predictions=preds, metrics=["bleu_1"])
+
+
+def test_the_interval_is_described_at_the_confidence_asked_for():
+    a, b = loaded("A", CAPTIONS, REFS, metrics=["rouge_l"]), loaded("B", CAPTIONS[::-1], REFS, metrics=["rouge_l"])
+    assert compare_evals(a, b, resamples=20)["interval"].startswith("95% percentile bootstrap interval")
+    assert compare_evals(a, b, resamples=20, confidence=0.9)["interval"].startswith("90% percentile")
