@@ -83,8 +83,9 @@ def test_a_clear_drop_in_perplexity_is_better():
     b = {"dir": "B", "name": "B", "metrics": {"perplexity": 10.0}, "per_image": []}
     for k in range(n):
         for ev, value in ((a, 20.0 + k % 3), (b, 10.0 + k % 3)):
-            ev["per_image"].append({"image_id": f"img{k}", "caption": "x", "references": ["x"],
-                                    "scores": {"perplexity": value}})
+            ev["per_image"].append(
+                {"image_id": f"img{k}", "caption": "x", "references": ["x"], "scores": {"perplexity": value}}
+            )
     row = compare_evals(a, b, resamples=200)["metrics"]["perplexity"]
     assert row["delta"] == pytest.approx(-10.0) and row["significant"]
     assert row["better"] == "lower" and verdict(row) == "better"
@@ -92,7 +93,9 @@ def test_a_clear_drop_in_perplexity_is_better():
 
 def test_predictions_with_numeric_image_ids_join_the_records_ids(tmp_path):
     records = tmp_path / "records.jsonl"
-    write_records(records, [CaptionRecord("1", "1.png", ["a red circle"]), CaptionRecord("2", "2.png", ["a dog"])])
+    write_records(
+        records, [CaptionRecord("1", "1.png", ["a red circle"]), CaptionRecord("2", "2.png", ["a dog"])]
+    )
     preds = tmp_path / "preds.jsonl"  # COCO results files number their images
     write_jsonl(preds, [{"image_id": 2, "caption": "a dog"}, {"image_id": 1, "caption": "a red circle"}])
     ev = evaluate(records, tmp_path / "out", predictions=preds, metrics=["bleu_1"])
@@ -105,15 +108,26 @@ def test_predictions_with_numeric_image_ids_join_the_records_ids(tmp_path):
 
 def test_a_predictions_file_with_two_captions_for_an_image_is_refused(tmp_path):
     records = tmp_path / "records.jsonl"
-    write_records(records, [CaptionRecord("cat", "cat.png", ["a cat"]), CaptionRecord("dog", "dog.png", ["a dog"])])
+    write_records(
+        records, [CaptionRecord("cat", "cat.png", ["a cat"]), CaptionRecord("dog", "dog.png", ["a dog"])]
+    )
     preds = tmp_path / "preds.jsonl"
-    write_jsonl(preds, [{"image_id": "cat", "caption": "a cat"}, {"image_id": "dog", "caption": "a dog"},
-                        {"image_id": "cat", "caption": "a bird"}])
+    write_jsonl(
+        preds,
+        [
+            {"image_id": "cat", "caption": "a cat"},
+            {"image_id": "dog", "caption": "a dog"},
+            {"image_id": "cat", "caption": "a bird"},
+        ],
+    )
     with pytest.raises(DataError, match=r"preds.jsonl: line 3: a second caption for image 'cat' \(line 1\)"):
         evaluate(records, tmp_path / "out", predictions=preds, metrics=["bleu_1"])
 
 
 def test_the_interval_is_described_at_the_confidence_asked_for():
-    a, b = loaded("A", CAPTIONS, REFS, metrics=["rouge_l"]), loaded("B", CAPTIONS[::-1], REFS, metrics=["rouge_l"])
+    a, b = (
+        loaded("A", CAPTIONS, REFS, metrics=["rouge_l"]),
+        loaded("B", CAPTIONS[::-1], REFS, metrics=["rouge_l"]),
+    )
     assert compare_evals(a, b, resamples=20)["interval"].startswith("95% percentile bootstrap interval")
     assert compare_evals(a, b, resamples=20, confidence=0.9)["interval"].startswith("90% percentile")

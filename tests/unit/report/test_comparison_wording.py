@@ -4,11 +4,24 @@ from captune.report.sections import bottom_line
 
 
 def pair(low, high, p, significant):
-    row = {"a": 0.5, "b": 0.6, "delta": 0.1, "rel_delta": 20.0, "ci_low": low, "ci_high": high,
-           "p_value": p, "significant": significant, "better": "higher", "flags": []}
-    return {"a": {"name": "base", "model": {"source": "base model"}},
-            "b": {"name": "tuned", "model": {"source": "fine-tuned checkpoint"}},
-            "images": 20, "metrics": {"cider": row}}
+    row = {
+        "a": 0.5,
+        "b": 0.6,
+        "delta": 0.1,
+        "rel_delta": 20.0,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p,
+        "significant": significant,
+        "better": "higher",
+        "flags": [],
+    }
+    return {
+        "a": {"name": "base", "model": {"source": "base model"}},
+        "b": {"name": "tuned", "model": {"source": "fine-tuned checkpoint"}},
+        "images": 20,
+        "metrics": {"cider": row},
+    }
 
 
 def test_an_interval_that_includes_zero_is_said_to():
@@ -20,12 +33,17 @@ def test_an_interval_that_excludes_zero_with_a_large_p_is_not_said_to_include_ze
     line = bottom_line(pair(0.01, 0.2, 0.08, False), [], None)
     assert line["verdict"] == "no clear difference"
     assert "includes 0" not in line["headline"]
-    assert "The interval excludes 0 but the permutation test's p is 0.080 (not below 0.05)" in line["headline"]
+    assert (
+        "The interval excludes 0 but the permutation test's p is 0.080 (not below 0.05)" in line["headline"]
+    )
 
 
 def evaluation(name, repetition_share):
-    return {"dir": f"runs/x/eval/{name}", "name": name,
-            "errors": {"shares": {"repetition": repetition_share}}}
+    return {
+        "dir": f"runs/x/eval/{name}",
+        "name": name,
+        "errors": {"shares": {"repetition": repetition_share}},
+    }
 
 
 def test_the_model_card_counts_flag_changes_between_the_two_models_it_compares():
