@@ -184,7 +184,7 @@ def rules_for(cfg: CleanConfig) -> list[tuple[str, Any]]:
         ("handles", cfg.handles == "strip", _removal(_HANDLES, applies=_contains("@"))),
         ("handles", cfg.handles == "unwrap", _removal(_HANDLE_ONLY, lambda m: m.group(0)[1:], _contains("@"))),
         ("hashtags", cfg.hashtags != "keep", _hashtags(cfg.hashtags)),
-        ("emoji", cfg.strip_emoji, _removal(_EMOJI, applies=lambda text: not text.isascii())),
+        ("emoji", cfg.strip_emoji, _removal(_EMOJI, " ", lambda text: not text.isascii())),  # " ": "Sun☀️Sea"
         ("whitespace", cfg.collapse_whitespace, _whitespace),
         ("lowercase", cfg.lowercase, str.lower),
     ]

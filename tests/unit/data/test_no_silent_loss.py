@@ -71,3 +71,10 @@ def test_swipe_words_in_prose_are_not_hints_and_hints_leave_words_apart():
     assert clean("Great night! Swipe left", cfg) == "Great night!"
     assert clean("Live at the hall - swipe left", cfg) == "Live at the hall"
     assert clean("Swipe for more\nThe band on stage", cfg) == "The band on stage"
+
+
+def test_emoji_between_words_leave_the_words_apart():
+    cfg = CleanConfig(strip_emoji=True)
+    assert clean("Sun☀️Sea🌊Sand", cfg) == "Sun Sea Sand"
+    assert clean("Coffee☕, then work 👩‍💻.", cfg) == "Coffee, then work."
+    assert clean("Café ☕ in Zürich 🌸", cfg) == "Café in Zürich"
