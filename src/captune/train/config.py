@@ -74,7 +74,7 @@ class TrainSection(Schema):
     max_grad_norm: float | None = Field(1.0, gt=0)
     """Clip gradients to this norm (null: no clipping)."""
     precision: Literal["no", "bf16", "fp16"] = "no"
-    """Mixed precision: autocast over float32 trained weights (fp16 uses a gradient scaler; Flan-T5 refuses fp16)."""
+    """Mixed precision: autocast over float32 trained weights (fp16: GPU only, with a gradient scaler; not Flan-T5)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
     feature_cache: Literal["auto"] | bool = "auto"

@@ -67,10 +67,12 @@ class Finetune:
 
         cfg = self.cfg
         self._check_output_dir()
+        cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+        check_precision(cfg.train.precision, cpu)
         self.acc = Accelerator(
             # Without a GPU, processes started by `accelerate launch` / torchrun join one gloo group
             # (accelerate would otherwise run them as independent copies).
-            cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+            cpu=cpu,
             mixed_precision=cfg.train.precision,
             gradient_accumulation_steps=cfg.train.grad_accum,
             log_with=_available_trackers(cfg.log.trackers) or None,
@@ -358,6 +360,14 @@ def check_distributed(kind) -> None:
             f"accelerate is configured for {kind.value}: captune trains with DDP (one full copy of the model "
             "per process) and would save incomplete checkpoints from sharded weights. Choose multi-GPU in "
             "`accelerate config`, or launch with `accelerate launch --multi_gpu --num_processes N`")
+
+
+def check_precision(precision: str, cpu: bool) -> None:
+    """Refuse fp16 on the CPU: accelerate neither autocasts nor scales there, so the run would train in
+    float32 while its config, report and model card say fp16."""
+    if precision == "fp16" and cpu:
+        raise CaptuneError("train.precision fp16: this run is on the CPU, where accelerate trains fp16 as plain "
+                           "float32; set train.precision=bf16 (autocast on the CPU) or no, or train on a GPU")
 
 
 def _available_trackers(names: list[str]) -> list[str]:

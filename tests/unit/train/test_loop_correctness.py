@@ -1,15 +1,13 @@
 """The training loop's arithmetic: gradient accumulation, schedules and resume give the results
 an equivalent plain run gives."""
 
-import json
-
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_finetune import events, make_cfg
 
 from captune.data.records import read_records, write_records
 from captune.train.loop import finetune
-from test_finetune import events, make_cfg
 
 
 def one_caption_each(colour_data, n: int):
@@ -46,3 +44,45 @@ def test_a_partial_last_accumulation_averages_its_own_batches(colour_data, tmp_p
     finetune(make_cfg(data, big, "train.batch_size=4", *args))
     finetune(make_cfg(data, small, "train.batch_size=2", "train.grad_accum=2", *args))
     assert grad_norms(small) == pytest.approx(grad_norms(big), rel=1e-4)
+
+
+def test_resume_with_accumulation_at_an_epochs_end_and_after_its_partial_step(colour_data, tmp_path, monkeypatch):
+    # 24 examples in batches of 5: 5 batches an epoch, 3 steps of 2, 2 and 1 batches. last/ is saved
+    # every step; runs stop after step 3 (the epoch's batches all consumed) and step 4.
+    from captune.train.loop import Finetune
+
+    args = ("train.batch_size=5", "train.grad_accum=2", "train.max_steps=7", "train.save_every_steps=1",
+            "eval.every_steps=7", "finetune.dropout=0.1")
+    straight = tmp_path / "straight"
+    finetune(make_cfg(colour_data, straight, *args))
+    original = Finetune._after_step
+    for stop in (3, 4):
+        def crash(self, stop=stop):
+            original(self)
+            if self.state.step == stop:
+                raise KeyboardInterrupt
+
+        out = tmp_path / f"stop{stop}"
+        monkeypatch.setattr(Finetune, "_after_step", crash)
+        with pytest.raises(KeyboardInterrupt):
+            finetune(make_cfg(colour_data, out, *args))
+        monkeypatch.setattr(Finetune, "_after_step", original)
+        finetune(make_cfg(colour_data, out, *args), resume=True)
+        assert [e["step"] for e in events(out, "train")] == list(range(1, stop + 1)) + list(range(stop + 1, 8))
+        assert [e["loss"] for e in events(out, "train")] == pytest.approx(
+            [e["loss"] for e in events(straight, "train")], abs=1e-6)
+        a, b = adapter(straight), adapter(out)
+        for k in a:
+            assert torch.allclose(a[k], b[k], atol=1e-6), (stop, k)
+
+
+def adapter(out):
+    return load_file(out / "checkpoints" / "last" / "adapter_model.safetensors")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU fp16 autocasts; the refusal is the CPU's")
+def test_fp16_on_the_cpu_is_refused_rather_than_trained_in_float32(colour_data, tmp_path):
+    from captune.errors import CaptuneError
+
+    with pytest.raises(CaptuneError, match="train.precision fp16.*CPU"):
+        finetune(make_cfg(colour_data, tmp_path / "run", "train.precision=fp16", "train.max_steps=1"))
