@@ -220,6 +220,8 @@ class Finetune:
             self.acc.backward(loss * (self.cfg.train.grad_accum / self._accumulated_batches()))
             if self.acc.sync_gradients and self.cfg.train.max_grad_norm:
                 self.grad_norm = float(self.acc.clip_grad_norm_(self.captioner.parameters(), self.cfg.train.max_grad_norm))
+            if self.acc.sync_gradients:
+                self.step_lr = self.scheduler.get_last_lr()[0]  # what this step uses; logged with it
             self.optimizer.step()
             if self.acc.sync_gradients and not self.acc.optimizer_step_was_skipped:
                 self.scheduler.step()
@@ -322,7 +324,7 @@ class Finetune:
         self.log.write({"event": event, "time": time.time(), **fields})
 
     def _log_train(self, loss: float, rate: float, bar) -> None:
-        lr = self.scheduler.get_last_lr()[0]
+        lr = self.step_lr
         fields = {"step": self.state.step, "epoch": self.state.epoch, "loss": loss, "lr": lr,
                   "grad_norm": getattr(self, "grad_norm", None), "examples_per_s": rate}
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")

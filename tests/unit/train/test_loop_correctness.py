@@ -86,3 +86,12 @@ def test_fp16_on_the_cpu_is_refused_rather_than_trained_in_float32(colour_data, 
 
     with pytest.raises(CaptuneError, match="train.precision fp16.*CPU"):
         finetune(make_cfg(colour_data, tmp_path / "run", "train.precision=fp16", "train.max_steps=1"))
+
+
+def test_each_train_event_logs_the_learning_rate_its_step_used(colour_data, tmp_path):
+    # warmup 2 then linear over 4 steps: the steps use 0.5, 1, 1 and 0.5 x lr (the scheduler moves
+    # on after each step, so reading it then gives the next step's rate: 1, 1, 0.5, 0)
+    out = tmp_path / "run"
+    finetune(make_cfg(colour_data, out, "train.max_steps=4", "train.grad_accum=2", "train.lr=1e-3",
+                      "train.warmup_steps=2", "train.scheduler=linear", "eval.every_steps=4"))
+    assert [e["lr"] for e in events(out, "train")] == pytest.approx([5e-4, 1e-3, 1e-3, 5e-4])
