@@ -128,7 +128,9 @@ class Finetune:
         if cfg.model.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
-            model = prepare_model_for_kbit_training(model, cfg.train.gradient_checkpointing)
+            # Checkpointing is switched on below, non-reentrant (no input-gradient hook needed) and by
+            # the name the installed transformers has; peft's would call the deprecated one.
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         model = apply_finetuning(model, cfg.finetune)
         if cfg.train.gradient_checkpointing:
             _enable_activation_checkpointing(model)

@@ -1,6 +1,7 @@
 """Training on the tiny model: loss goes down, best/ follows monitor, early stopping, resume."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -205,3 +206,31 @@ def test_activation_checkpointing_trains_alike_without_the_deprecated_call(colou
     plain = [e["loss"] for e in events(tmp_path / "plain", "train")]
     checkpointed = [e["loss"] for e in events(tmp_path / "checkpointed", "train")]
     assert len(plain) == 3 and checkpointed == pytest.approx(plain, rel=1e-5)
+
+
+@pytest.mark.parametrize("family", list(FAMILY_RUNS))
+def test_kbit_preparation_trains_each_family_without_the_deprecated_call(colour_data, tmp_path, monkeypatch, family):
+    """The QLoRA path as far as a CPU can take it: the model comes back flagged as loaded in 4 bits
+    (what peft's k-bit preparation reads; the weights stay float), then LoRA and checkpointing."""
+    import warnings
+
+    import captune.train.loop as loop
+
+    real = loop.load_captioner
+
+    def flagged_4bit(name, dtype, quantization):
+        assert quantization == "4bit"
+        model, processor = real(name, dtype, "none")
+        model.is_loaded_in_4bit = True
+        return model, processor
+
+    monkeypatch.setattr(loop, "load_captioner", flagged_4bit)
+    args = ("train.max_steps=2", "eval.every_steps=2", "model.quantization=4bit",
+            "train.gradient_checkpointing=true", *FAMILY_RUNS[family])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*gradient_checkpointing_enable.*deprecated", category=FutureWarning)
+        summary = finetune(make_cfg(colour_data, tmp_path / "run", *args))
+    losses = [e["loss"] for e in events(tmp_path / "run", "train")]
+    assert summary["steps"] == 2 and len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    saved = load_file(tmp_path / "run/checkpoints/last/adapter_model.safetensors")
+    assert saved and all("lora_" in k for k in saved)
