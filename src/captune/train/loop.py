@@ -188,6 +188,9 @@ class Finetune:
         running, count, t0 = 0.0, 0, time.perf_counter()
         self.captioner.train()
         while st.step < self.total_steps and not st.stopped_early:
+            if st.batches_in_epoch >= self.batches_per_epoch:  # stopped after the epoch's last batch:
+                self._end_epoch()  # nothing to skip to (accelerate 1.0 would hand out None)
+                continue
             self.train_ds.set_epoch(st.epoch)
             # Set on the sampler itself: under several processes, accelerate's loader that skips the
             # batches already trained (resume) does not reach it and would replay epoch 0's order.
@@ -210,9 +213,7 @@ class Finetune:
                 if st.step >= self.total_steps or st.stopped_early:
                     break
             else:
-                st.epoch, st.batches_in_epoch = st.epoch + 1, 0
-                if cfg.eval.every_steps is None and st.step < self.total_steps:
-                    self._evaluate_and_save()
+                self._end_epoch()
         bar.close()
         return self._finish()
 
@@ -229,6 +230,12 @@ class Finetune:
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         return float(self.acc.gather(loss.detach()).mean())
+
+    def _end_epoch(self) -> None:
+        st = self.state
+        st.epoch, st.batches_in_epoch = st.epoch + 1, 0
+        if self.cfg.eval.every_steps is None and st.step < self.total_steps:
+            self._evaluate_and_save()
 
     def _accumulated_batches(self) -> int:
         """Forward batches in the current optimizer step: ``grad_accum``, or fewer in an epoch's last
