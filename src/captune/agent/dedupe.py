@@ -14,7 +14,9 @@ Three links, each recorded with its evidence:
   which is how a 0.8 threshold flags nearly everything. Distance is 1 - cosine.
 
 Linked photos form groups (union-find). From each group the best photo is kept: one that passed
-the quality checks before one that did not, then the sharpest, then the first by path. The
+the quality checks before one that did not, then the one with the most pixels (sharpness is
+measured on a fixed-size copy, where a half-size copy of a photo scores sharper than the photo
+itself), then the sharpest, then the first by path. The
 others become ``duplicate`` with ``duplicate_of`` naming the kept photo, and the reason and
 distance of their own strongest link to it (or, for a photo linked only through another, of its
 strongest link in the group).
@@ -77,8 +79,9 @@ def find_links(photos: list[Photo], cfg: DedupeSection,
 
 
 def keeper_rank(photo: Photo) -> tuple:
-    """Sort key of the photo kept from a group: passed quality, sharpest, first path."""
-    return (photo.status != "ok", -(photo.sharpness or 0.0), photo.id)
+    """Sort key of the photo kept from a group: passed quality, most pixels, sharpest, first path."""
+    pixels = (photo.width or 0) * (photo.height or 0)
+    return (photo.status != "ok", -pixels, -(photo.sharpness or 0.0), photo.id)
 
 
 def dedupe(photos: list[Photo], cfg: DedupeSection,
