@@ -14,7 +14,9 @@ kept as ``rejected`` with the reason: ``empty file``, ``not an image``, ``trunca
 
 Shooting time: EXIF DateTimeOriginal with SubSecTimeOriginal (``time_source: exif``); else
 EXIF DateTime (the time the camera wrote the file; also ``exif``); else the file's modification
-time (``time_source: file``, which copying or syncing may have changed: the record says so).
+time (``time_source: file``, which copying or syncing may have changed: the record says so), read
+on this machine's local clock, since EXIF times are the camera's wall clock with no time zone (read
+as UTC instead, a photo without EXIF at UTC+5:30 landed 5.5 h before the photos shot beside it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import struct
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import imagehash
@@ -162,7 +164,8 @@ def _upright_size(photo: Photo, data: bytes) -> tuple[int, int]:
 
 
 def shooting_time(image: Image.Image, path: Path) -> tuple[datetime, str]:
-    """``(time, "exif")`` from DateTimeOriginal (+ SubSecTimeOriginal) or DateTime, else the file's mtime."""
+    """``(time, "exif")`` from DateTimeOriginal (+ SubSecTimeOriginal) or DateTime, else the file's mtime
+    on the local clock."""
     try:
         exif = image.getexif()
         sub = exif.get_ifd(EXIF_IFD)
@@ -172,7 +175,7 @@ def shooting_time(image: Image.Image, path: Path) -> tuple[datetime, str]:
                 return parsed, "exif"
     except _DECODE_ERRORS:
         pass
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None), "file"
+    return datetime.fromtimestamp(path.stat().st_mtime), "file"  # local wall clock, as EXIF
 
 
 def parse_exif_time(value, subsec=None) -> datetime | None:

@@ -30,7 +30,7 @@ from captune.agent.records import Photo, Post
 from captune.config import dump_config
 from captune.io import read_json, write_json, write_jsonl
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2
 """Bumped when a stage's output changes for the same input, so old cache entries are not reused."""
 
 

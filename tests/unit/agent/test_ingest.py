@@ -56,7 +56,8 @@ def test_exif_time_with_subseconds_and_file_time_flagged(tmp_path: Path):
     sample("coffee").save(png)
     os.utime(png, (1_700_000_000, 1_700_000_000))
     q = read_photo(png, tmp_path)
-    assert q.time_source == "file" and q.timestamp == 1_700_000_000
+    assert q.time_source == "file"
+    assert q.timestamp == datetime.fromtimestamp(1_700_000_000).replace(tzinfo=UTC).timestamp()  # local clock
 
 
 def test_orientation_gives_the_upright_size(tmp_path: Path):
@@ -83,3 +84,24 @@ def test_decompression_bomb_is_rejected_before_decoding(tmp_path: Path):
 ])
 def test_parse_exif_time(value, subsec, expected):
     assert parse_exif_time(value, subsec) == expected
+
+
+def test_file_time_is_local_wall_clock_like_exif(tmp_path: Path, monkeypatch):
+    """EXIF times are the camera's wall clock; a photo without one (a forwarded copy) must be read on the
+    same clock, or at UTC+5:30 it lands 5.5 h before the photos shot beside it, in another event."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        png = tmp_path / "forwarded.png"
+        sample("coffee").save(png)
+        shot = datetime(2024, 5, 4, 18, 0, 0)
+        os.utime(png, (shot.timestamp(), shot.timestamp()))  # 18:00 on the machine's (IST) clock
+        p = read_photo(png, tmp_path)
+        exif = read_photo(save(sample("astronaut"), tmp_path / "camera.jpg", shot), tmp_path)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert p.time_source == "file" and p.taken_at == "2024-05-04T18:00:00"
+    assert p.timestamp == exif.timestamp
