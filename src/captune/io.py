@@ -156,6 +156,11 @@ class JsonlAppender:
 
 
 def _truncate_partial_line(path: Path) -> None:
+    """Cut off a last line that is not a whole JSON object; end a whole one with its missing newline.
+
+    ``iter_jsonl`` reads a whole last line without a newline as a line, so a resumed job counts it
+    as done: cutting it off would lose it.
+    """
     if not path.exists() or path.stat().st_size == 0:
         return
     data = path.read_bytes()
@@ -163,4 +168,16 @@ def _truncate_partial_line(path: Path) -> None:
         return
     keep = data.rfind(b"\n") + 1
     with path.open("r+b") as f:
-        f.truncate(keep)
+        if _is_object(data[keep:], bom=keep == 0):
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+        else:
+            f.truncate(keep)
+
+
+def _is_object(line: bytes, bom: bool) -> bool:
+    """Whether ``line`` is one JSON object, read as ``iter_jsonl`` reads a line."""
+    try:
+        return isinstance(json.loads(line.decode("utf-8-sig" if bom else "utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False

@@ -88,6 +88,19 @@ def test_rerun_skips_done_and_cut_off_line_is_redone(trained, tmp_path):
     assert sorted(ids) == sorted(json.loads(r)["image_id"] for r in rows) and len(ids) == len(set(ids))
 
 
+def test_a_last_line_without_its_newline_is_kept_and_not_captioned_again(colour_data, tmp_path):
+    """A whole last line that lacks only its newline (a file saved by an editor) counts as done:
+    it must stay in the file, not be cut off as a partial line and so lost."""
+    out = tmp_path / "p.jsonl"
+    greedy = decoding_preset("greedy", max_new_tokens=4)
+    caption_images(colour_data, out, model="tiny-blip2-opt", decoding=greedy)
+    rows = out.read_text().splitlines()
+    out.write_text("\n".join(rows[:5]))  # five whole lines, the fifth without "\n"
+    summary = caption_images(colour_data, out, model="tiny-blip2-opt", decoding=greedy)
+    assert summary["skipped"] == 5 and summary["captioned"] == len(rows) - 5
+    assert out.read_text().splitlines() == rows
+
+
 def test_killed_caption_process_resumes_each_image_once(trained, tmp_path):
     data, best = trained
     # More images than one batch, so the kill usually lands mid-run.
