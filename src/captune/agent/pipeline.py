@@ -166,7 +166,9 @@ def run_agent(cfg: AgentConfig, photos_dir: str | os.PathLike, out_dir: str | os
         clustered, cinfo = cluster_photos(photos, cfg.cluster, embeddings, label_scores)
         return {"photos": as_json(clustered), "info": cinfo}
 
-    key = cache.key("cluster", photos_digest(photos), cfg.cluster.model_dump(), model_key)
+    # fused clusters read every label's score, which the photos' kept labels do not pin down
+    scores_from = cfg.categorize.model_dump() if cfg.cluster.use_label_features else None
+    key = cache.key("cluster", photos_digest(photos), cfg.cluster.model_dump(), model_key, scores_from)
     result = timed("cluster", lambda: cache.get_or_run("cluster", key, cluster_stage))
     photos, info["cluster"] = photos_of(result), result["info"]
     write_jsonl(out / "stages" / "clusters.jsonl", as_json(photos))

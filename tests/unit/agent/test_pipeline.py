@@ -81,6 +81,20 @@ def test_rerun_reads_the_cache_and_new_photos_are_the_only_ones_embedded(first_r
     assert third.summary["embeddings"]["embedded"] == 1
 
 
+def test_label_fused_clusters_are_not_reused_when_the_label_scores_change(first_run, tmp_path: Path):
+    """With cluster.use_label_features the clusters depend on every label's score, not only on the labels
+    kept: a label added to categorize.labels that no photo keeps (threshold 1) must still recluster."""
+    root, photos, _, _ = first_run
+    fused = [*OVERRIDES, "cluster.use_label_features=true", "categorize.threshold=1.0"]
+    cache = root / "out" / "cache"
+    first = run_agent(load_config(AgentConfig, None, fused), photos, tmp_path / "a", cache_dir=cache)
+    labels = AgentConfig().categorize.labels
+    more = load_config(AgentConfig, None, [*fused, f"categorize.labels=[{','.join(labels)},a bicycle]"])
+    again = run_agent(more, photos, tmp_path / "b", cache_dir=cache)
+    assert [p.labels for p in again.photos] == [p.labels for p in first.photos]  # the same labels kept
+    assert "cluster" not in again.summary["cached_stages"]
+
+
 def test_config_file_errors_name_the_line(tmp_path: Path):
     from captune.errors import ConfigError
 
