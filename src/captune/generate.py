@@ -441,10 +441,22 @@ def caption_images(
     the main process returns the summary, the others None.
     """
     decoding = decoding or PRESETS["beam"]
-    items = list({it.image_id: it for it in items_from_input(input, image_root)}.values())
+    items = _one_per_image(items_from_input(input, image_root), input)
     run = caption_to_files(items, {"out": out}, {"out": decoding}, model=model, adapter=adapter, prompt=prompt,
                            batch_size=batch_size, dtype=dtype, progress=progress, postprocess=postprocess)
     if not run["main_process"]:
         return None
     return {"images": run["images"], "captioned": run["captioned"], "skipped": run["skipped"], "out": str(out),
             "prompt": run["prompt"], "decoding": decoding.label()}
+
+
+def _one_per_image(items: Sequence[CaptionItem], source) -> list[CaptionItem]:
+    """``items`` with an image listed again left out; an id naming two images is refused (a caption
+    line is keyed by its id: one image would go uncaptioned and the other's caption take its id)."""
+    first: dict[str, CaptionItem] = {}
+    for it in items:
+        seen = first.setdefault(it.image_id, it)
+        if seen.image != it.image:
+            raise CaptuneError(f"{source}: image id {it.image_id!r} names two images, {seen.image} and {it.image}; "
+                               "give each image its own id")
+    return list(first.values())

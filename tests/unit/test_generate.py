@@ -101,6 +101,24 @@ def test_a_last_line_without_its_newline_is_kept_and_not_captioned_again(colour_
     assert out.read_text().splitlines() == rows
 
 
+def test_an_image_id_naming_two_images_is_refused(colour_data, tmp_path):
+    """Captions are keyed by image id: two images under one id would leave one uncaptioned and
+    give the other's caption to the id. The same image listed twice is captioned once."""
+    from captune.data.records import read_records, write_records
+
+    records = read_records(colour_data)
+    twice = colour_data.parent / "twice.jsonl"
+    write_records(twice, records[:3] + [records[0]])
+    assert caption_images(twice, tmp_path / "a.jsonl", model="tiny-blip2-opt",
+                          decoding=decoding_preset("greedy", max_new_tokens=2))["images"] == 3
+    records[1].image_id = records[0].image_id
+    clash = colour_data.parent / "clash.jsonl"
+    write_records(clash, records[:3])
+    with pytest.raises(CaptuneError, match=rf"{records[0].image_id}.*{records[0].image}.*{records[1].image}"):
+        caption_images(clash, tmp_path / "b.jsonl", model="tiny-blip2-opt")
+    assert not (tmp_path / "b.jsonl").exists()
+
+
 def test_killed_caption_process_resumes_each_image_once(trained, tmp_path):
     data, best = trained
     # More images than one batch, so the kill usually lands mid-run.
