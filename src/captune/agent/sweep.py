@@ -13,7 +13,8 @@ later sweep. All runs share ``OUT/cache``: changing ``captioner.mode`` reads the
 dedupe and clusters from it (categorize is recomputed, a few milliseconds), changing
 ``cluster.k`` reads the embeddings and dedupe. The models are loaded once per sweep. A finished
 run writes ``row.json`` last; a sweep started again skips every run whose ``row.json`` is there
-for the same resolved configuration, so a killed sweep resumes where it stopped.
+for the same resolved configuration, photos (their paths, sizes and times), truth, resamples
+and seed, so a killed sweep resumes where it stopped and a sweep on other photos runs again.
 
 ``OUT/sweep.jsonl`` and ``OUT/sweep.csv`` hold one row per combination (``sweep_row``): its
 parameters and every stage's figures. ``OUT/report.html`` and ``OUT/report.md`` add the paired
@@ -128,10 +129,11 @@ def run_sweep(combos: Sequence[Combo], photos_dir: str | os.PathLike, out_dir: s
     configs = resolve(combos, config, overrides)
     pool = pool if pool is not None else ModelPool()
     rows, ran = [], []
+    inputs = inputs_of(photos_dir, truth, resamples, seed)
     for i, (combo, cfg) in enumerate(zip(combos, configs), 1):
         run_id = combo_id(combo)
         folder = out / "runs" / run_id
-        digest = config_digest(cfg)
+        digest = config_digest(cfg, inputs)
         done = folder / "row.json"
         if done.exists() and read_json(done).get("config_sha") == digest:
             rows.append(read_json(done))
@@ -155,10 +157,19 @@ ROW_VERSION = 1
 """Bumped when ``sweep_row`` changes, so a resumed sweep reruns the runs finished with the old rows."""
 
 
-def config_digest(cfg: Any) -> str:
-    """What a finished run's ``row.json`` must match to be reused: the resolved configuration and the row version."""
-    blob = json.dumps([ROW_VERSION, cfg.model_dump(mode="json")], sort_keys=True).encode()
+def config_digest(cfg: Any, inputs: Any = None) -> str:
+    """What a finished run's ``row.json`` must match to be reused: the resolved configuration, the row
+    version and the run's ``inputs`` (``inputs_of``: the row's figures are of those photos and that truth)."""
+    blob = json.dumps([ROW_VERSION, cfg.model_dump(mode="json"), inputs], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def inputs_of(photos_dir: str | os.PathLike, truth: dict | None, resamples: int, seed: int) -> list:
+    """The photo folder's listing (paths, sizes, times), the truth file's content, the resamples and the seed."""
+    from captune.agent.pipeline import listing
+
+    root = Path(photos_dir).resolve()
+    return [str(root), listing(root) if root.is_dir() else None, truth, resamples, seed]
 
 
 def _run_one(cfg, photos_dir, folder: Path, cache: Path, truth, pool, resamples: int, seed: int) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def sweep(args, photos, out, grids, truth, resamples, n_sample, seed, as_json) -
 
     Each combination runs in OUT/runs/<id>/ with its resolved config.yaml; all share OUT/cache, so a
     change of captioner.mode reuses the embeddings, dedupe and clusters. A sweep started again skips
-    the finished combinations. Writes OUT/sweep.jsonl, OUT/sweep.csv (one row per combination),
+    the finished combinations (of the same photos, truth and settings). Writes OUT/sweep.jsonl, OUT/sweep.csv (one row per combination),
     OUT/comparisons.json and OUT/report.html + report.md (findings stated only where a 95% interval
     excludes zero). Example: --grid cluster.k=auto,5,10 --grid captioner.mode=template,model,hybrid.
     """

@@ -167,6 +167,23 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(dump, pool, tmp_pa
     assert again.ran == [combo_id(c) for c in combos]  # another configuration: nothing reused
 
 
+def test_a_sweep_resumed_on_other_photos_or_truth_reruns_its_finished_runs(dump, pool, tmp_path):
+    """A finished run's row holds figures of its photos and truth: another folder or truth file must not reuse it."""
+    import shutil
+
+    photos, truth = dump
+    combos = expand(parse_grid(["captioner.mode=template"]))
+    first = run_sweep(combos, photos, tmp_path / "s", config=CONFIG, truth=truth, resamples=100, pool=pool)
+    assert first.ran == [combo_id(combos[0])]
+    fewer = tmp_path / "fewer"
+    shutil.copytree(photos, fewer)
+    next(p for p in sorted(fewer.rglob("*.jpg"))).unlink()
+    again = run_sweep(combos, fewer, tmp_path / "s", config=CONFIG, truth=truth, resamples=100, pool=pool)
+    assert again.ran == [combo_id(combos[0])]
+    untruthed = run_sweep(combos, fewer, tmp_path / "s", config=CONFIG, truth=None, resamples=100, pool=pool)
+    assert untruthed.ran == [combo_id(combos[0])]
+
+
 # ---- comparisons and findings -------------------------------------------------------------------------
 def _post(i: int, score: float, images=None) -> dict:
     return {"post_id": f"p{i:02d}", "images": images or [f"{i}.jpg"], "clipscore": score, "caption": f"c{i}"}
