@@ -43,7 +43,19 @@ def check_post(caption: str, hashtags: list[str], images: list[dict]) -> list[st
 
     ``images`` are ``{"width", "height", "bytes", "format"}`` of the files to be posted.
     """
-    text = posted_text(caption, hashtags)
+    problems = text_problems(posted_text(caption, hashtags))
+    problems += [f"hashtag {t!r} is not a single #word" for t in hashtags if not HASHTAG.fullmatch(t)]
+    if not images:
+        problems.append("no images (a post needs 1, a carousel 2-10)")
+    elif len(images) > MAX_CAROUSEL:
+        problems.append(f"{len(images)} images (a carousel holds {MIN_CAROUSEL}-{MAX_CAROUSEL})")
+    for i, image in enumerate(images, 1):
+        problems += [f"image {i}: {p}" for p in _image_problems(image)]
+    return problems
+
+
+def text_problems(text: str) -> list[str]:
+    """The limits the text to be posted (caption and hashtags, as ``caption.txt`` holds it) breaks."""
     problems = []
     if len(text) > MAX_CAPTION_CHARS:
         problems.append(f"caption with hashtags is {len(text):,} characters (Instagram allows {MAX_CAPTION_CHARS:,})")
@@ -52,13 +64,6 @@ def check_post(caption: str, hashtags: list[str], images: list[dict]) -> list[st
         problems.append(f"{n_tags} hashtags (Instagram allows {MAX_HASHTAGS})")
     if n_mentions > MAX_MENTIONS:
         problems.append(f"{n_mentions} @mentions (Instagram allows {MAX_MENTIONS})")
-    problems += [f"hashtag {t!r} is not a single #word" for t in hashtags if not HASHTAG.fullmatch(t)]
-    if not images:
-        problems.append("no images (a post needs 1, a carousel 2-10)")
-    elif len(images) > MAX_CAROUSEL:
-        problems.append(f"{len(images)} images (a carousel holds {MIN_CAROUSEL}-{MAX_CAROUSEL})")
-    for i, image in enumerate(images, 1):
-        problems += [f"image {i}: {p}" for p in _image_problems(image)]
     return problems
 
 

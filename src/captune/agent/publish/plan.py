@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from captune.agent.config import PublisherSection
+from captune.agent.limits import text_problems
 from captune.agent.records import Post
 from captune.io import write_jsonl
 
@@ -40,14 +41,20 @@ def caption_of(post: Post, out_dir: Path) -> str:
 
 
 def post_checks(post: Post, out_dir: Path) -> dict:
-    """Checks that need no network: Instagram's limits, the files on disk, the number of images."""
+    """Checks that need no network: Instagram's limits, the files on disk, the number of images.
+
+    The caption file is checked again as it is now (it may have been edited since ``agent run``)."""
     images = list(post.files.get("images", []))
     caption_file = post.files.get("caption")
     missing = [p for p in images if not (out_dir / p).is_file()]
-    return {"within_instagram_limits": not post.problems, "problems": list(post.problems),
+    has_caption = bool(caption_file) and (out_dir / caption_file).is_file()
+    problems = list(post.problems)
+    if has_caption:
+        problems += [p for p in text_problems(caption_of(post, out_dir)) if p not in problems]
+    return {"within_instagram_limits": not problems, "problems": problems,
             "images_on_disk": bool(images) and not missing, "missing_images": missing,
             "image_count_1_to_10": 1 <= len(images) <= MAX_CAROUSEL,
-            "caption_file": bool(caption_file) and (out_dir / caption_file).is_file()}
+            "caption_file": has_caption}
 
 
 def failed_checks(checks: dict) -> list[str]:

@@ -169,3 +169,18 @@ def test_a_post_id_reused_with_other_content_is_refused_not_skipped(out_dir, fak
     assert results == {"e01-p001": "conflict", "e01-p002": "already_published", "e01-p003": "already_published"}
     assert "own output folder" in next(o.error for o in again.outcomes if o.post_id == "e01-p001")
     assert len(fake.requests) == sent and len(fake.published) == 3 and not again.ok
+
+
+def test_a_caption_file_edited_past_instagrams_limits_is_not_sent(out_dir, fake):
+    """caption.txt is sent exactly as it is; edited after `agent run`, it is checked again, not taken
+    on the word of posts.jsonl."""
+    caption = out_dir / "posts" / "e01-p001" / "caption.txt"
+    caption.write_text("Spring fair.\n\n" + " ".join(f"#tag{i}" for i in range(31)), encoding="utf-8")
+    cfg = live_config(fake)
+    publish(out_dir, cfg, env=ENV)
+    row = _plan(out_dir)[0]
+    assert not row["ready"] and not row["checks"]["within_instagram_limits"]
+    assert "31 hashtags (Instagram allows 30)" in row["checks"]["problems"]
+    result = publish(out_dir, cfg, live=True, env=ENV, post_ids=["e01-p001"])
+    assert [o.result for o in result.outcomes] == ["failed"] and "31 hashtags" in result.outcomes[0].error
+    assert fake.published == []
