@@ -329,3 +329,31 @@ def test_merged_export_of_each_family_loads_with_plain_transformers(colour_data,
     plain = [_plain_transformers_caption(model, processor, Image.open(colour_data.parent / r["image_id"]).convert("RGB"),
                                          render_prompt(prompt, meta)) for r in rows]
     assert plain == [r["caption"] for r in rows] and all(plain)
+
+
+@pytest.mark.parametrize("family", ["opt", "t5", "llava", "blip"])
+def test_each_family_captions_a_batch_as_it_captions_each_image_alone(family):
+    """Prompts of different lengths in one batch, greedy, beam with two captions per image and
+    nucleus sampling with two: every image gets the captions it gets alone. (With the prompts
+    padded on the right, or without the attention mask, the decoder-only families differ here.)"""
+    import numpy as np
+    from PIL import Image
+
+    from captune.generate import CaptionItem, generate_captions
+    from captune.models.family import adapt
+    from captune.models.tiny import build_tiny_blip, build_tiny_blip2, build_tiny_llava
+
+    build = {"opt": lambda: build_tiny_blip2("opt"), "t5": lambda: build_tiny_blip2("t5"),
+             "llava": build_tiny_llava, "blip": build_tiny_blip}[family]
+    captioner, batcher = adapt(*build())
+    rng = np.random.default_rng(0)
+    prompts = ["Colour of the spring fair and the big red stage:", "", "hi", "a photo of", "Focus on: stage, crowd."]
+    items = [CaptionItem(f"im{i}", Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)), {}, prompt=p)
+             for i, p in enumerate(prompts)]
+    decodings = [decoding_preset("greedy", max_new_tokens=8),
+                 decoding_preset("beam", max_new_tokens=8, num_beams=3, num_return_sequences=2),
+                 decoding_preset("top_p", max_new_tokens=8, num_return_sequences=2)]
+    alone = generate_captions(captioner.eval(), batcher, items, decodings, "", batch_size=1)
+    batched = generate_captions(captioner, batcher, items, decodings, "", batch_size=5)
+    assert batched == alone
+    assert all(len(set(map(tuple, per_image))) > 1 for per_image in alone)  # the images get different captions
