@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 MAX_CAPTION_CHARS = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
@@ -25,7 +27,8 @@ MIN_WIDTH, MAX_WIDTH = 320, 1440
 FORMATS = ("JPEG",)
 ELLIPSIS = "…"
 
-HASHTAG = re.compile(r"(?<![\w#&])#\w+")
+HASHTAG = regex.compile(r"(?<![\w#&])#[\w\p{M}]+")
+"""A #word: letters, digits, _ and marks (the vowel signs of Devanagari or Thai, which ``re``'s \\w leaves out)."""
 MENTION = re.compile(r"(?<![\w@])@[\w.]+")
 _SEPARATOR = "\n\n"
 

@@ -70,6 +70,14 @@ def test_a_hashtag_that_is_not_one_word_is_flagged():
     assert check_post("x", ["#two words"], [GOOD]) == ["hashtag '#two words' is not a single #word"]
 
 
+def test_hashtags_in_scripts_with_combining_marks_are_single_words():
+    """Devanagari and Thai words carry vowel signs (Unicode marks), which Python's \\w leaves out."""
+    for tag in ("#नमस्ते", "#ดอกไม้", "#café", "#東京"):
+        assert check_post("x", [tag], [GOOD]) == [], tag
+        assert HASHTAG.findall(f"Fair {tag} night") == [tag]
+    assert len(HASHTAG.findall(" ".join(["#नमस्ते"] * 31))) == 31
+
+
 def test_fit_caption_dedupes_case_insensitively_and_caps_hashtags():
     raw = ["#Fair", "#fair", "#Night", "#FAIR"] + tags(40)
     text, kept, notes = fit_caption("Hello.", raw, max_hashtags=50)
