@@ -5,7 +5,9 @@ Hugging Face encoder and layer, matching the ``bert_score`` package (0.3.13).
     result = bertscore(predictions, references, bertscore_model="roberta-large")  # layer 17
 
 Each sentence is encoded with special tokens; the token embeddings of the chosen hidden layer
-(``hidden_states[layer]``: 0 is the embedding layer) are unit-normalized and matched greedily:
+(``hidden_states[layer]``: 0 is the embedding layer; T5's encoder norm, ``final_layer_norm``, is
+applied to it as to the model's output, since ``bert_score`` embeds with the model cut after that
+layer) are unit-normalized and matched greedily:
 P = weighted mean over candidate tokens of their best cosine with a reference token, R = weighted
 mean over reference tokens of their best cosine with a candidate token, F = 2PR / (P + R).
 As in ``bert_score``:
@@ -239,7 +241,7 @@ def _byte_level(tokenizer: Any) -> bool:
 def _embed(
     ids: dict[str, list[int]], encoder: Encoder, layer: int, batch_size: int
 ) -> dict[str, torch.Tensor]:
-    """Unit token embeddings of ``hidden_states[layer]`` per sentence, shape ``(n_tokens, dim)``."""
+    """Unit token embeddings of layer ``layer`` (``_as_output``) per sentence, shape ``(n_tokens, dim)``."""
     import torch
 
     model = encoder.model.get_encoder() if encoder.model.config.is_encoder_decoder else encoder.model
@@ -254,12 +256,21 @@ def _embed(
                 input_ids=input_ids.to(encoder.device),
                 attention_mask=mask.to(encoder.device),
                 output_hidden_states=True,
-            ).hidden_states[layer]  # (batch, max_len, dim)
+            ).hidden_states
+            hidden = _as_output(model, hidden[layer], last=layer == len(hidden) - 1)  # (batch, max_len, dim)
         # Kept on the CPU (as bert_score does): a corpus of sentences can outgrow GPU memory.
         hidden = torch.nn.functional.normalize(hidden.float(), dim=-1).cpu()
         for row, s in enumerate(batch):
             out[s] = hidden[row, : len(ids[s])]
     return out
+
+
+def _as_output(model: Any, hidden: torch.Tensor, *, last: bool) -> torch.Tensor:
+    """An intermediate layer's hidden state as the output of the model cut after that layer, which
+    is what ``bert_score`` embeds with: T5's encoder ends in a norm (``final_layer_norm``) that
+    transformers applies to the last hidden state only (t5-base's default layer is 11 of 12)."""
+    norm = getattr(model, "final_layer_norm", None)
+    return hidden if last or norm is None else norm(hidden)
 
 
 def _greedy_match(

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from tiny_encoders import build_tiny_bert, build_tiny_roberta
+from tiny_encoders import build_tiny_bert, build_tiny_roberta, build_tiny_t5
 
 from captune.metrics.base import MetricUnavailable
 from captune.metrics.bertscore import bertscore, encode, resolve_layer
@@ -113,7 +113,7 @@ PARITY_REFERENCES = REFERENCES + [["the street is empty", "bright lights at nigh
 BASELINE_ROWS = [(0, 0.1, 0.1, 0.1), (1, 0.3, 0.4, 0.5), (2, 0.2, 0.3, 0.4), (3, 0.35, 0.3, 0.25)]
 
 
-def bert_score_package(model_dir, layer, idf, baseline=None):
+def bert_score_package(model_dir, layer, idf, baseline=None, references=PARITY_REFERENCES, batch_size=3):
     """``(P, R, F)`` per candidate from the ``bert_score`` package itself."""
     import bert_score
 
@@ -124,11 +124,11 @@ def bert_score_package(model_dir, layer, idf, baseline=None):
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         p, r, f = bert_score.score(
             PARITY_CANDIDATES,
-            PARITY_REFERENCES,
+            references,
             model_type=str(model_dir),
             num_layers=layer,
             idf=idf,
-            batch_size=3,
+            batch_size=batch_size,
             nthreads=0,
             device="cpu",
             **rescale,
@@ -196,6 +196,21 @@ def test_roberta_matches_bert_score_package(roberta_dir, roberta_prefix_space, b
         bertscore_baseline=str(baseline_file),
     )
     _assert_parity(_prf(result), expected, BASELINE_ROWS[2][1:])
+
+
+@pytest.mark.parametrize("layer", [0, 2, 3])
+def test_t5_matches_bert_score_package(tmp_path_factory, layer):
+    """bert_score runs T5's first ``layer`` encoder blocks and takes the encoder's output, which
+    passes through its final norm (t5-base's default layer is 11 of 12); the last layer's hidden
+    state already has it. One-word sentences are left out: T5 adds one special token, not two, and
+    bert_score takes a sentence of two tokens for an empty one. bert_score runs one pair at a time:
+    its zero-padded batches differ from captune where a best cosine is negative (module docstring),
+    which a random T5's cosines often are."""
+    t5_dir = build_tiny_t5(tmp_path_factory.mktemp("t5"))  # "t5" in the path: bert_score loads T5EncoderModel
+    references = [[r for r in refs if " " in r] for refs in PARITY_REFERENCES]
+    expected = bert_score_package(t5_dir, layer, idf=False, references=references, batch_size=1)
+    result = bertscore(PARITY_CANDIDATES, references, bertscore_model=str(t5_dir), bertscore_layer=layer)
+    _assert_parity(_prf(result), expected, (0, 0, 0))
 
 
 def _assert_parity(ours, theirs, baseline):

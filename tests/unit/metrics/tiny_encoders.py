@@ -138,6 +138,30 @@ def build_tiny_roberta(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_t5(path: Path, seed: int = 0) -> Path:
+    """A T5Model (3 layers) whose encoder ends in a final RMS norm with non-unit weights (a norm of
+    weight 1 would hide whether it is applied), with a WordPiece tokenizer that appends ``</s>``."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5Model
+
+    tok = _word_tokenizer(CORPUS, ["<pad>", "</s>", "<unk>", "<s>"], ("<s>", "</s>"))
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", model_max_length=64
+    )
+    cfg = T5Config(vocab_size=tok.get_vocab_size(), d_model=32, d_kv=16, d_ff=64, num_layers=3, num_heads=2,
+                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    torch.manual_seed(seed)
+    model = T5Model(cfg)
+    with torch.no_grad():
+        model.encoder.final_layer_norm.weight.uniform_(0.5, 1.5)
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
 def write_png(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> Path:
     """A small random RGB PNG."""
     from PIL import Image
