@@ -243,13 +243,21 @@ def _text_features(enc: Encoder, texts: list[str]) -> np.ndarray:
     import torch
 
     batch = enc.tokenizer(
-        texts, padding=True, truncation=True, max_length=max_length(enc.tokenizer, 77), return_tensors="pt"
+        texts, padding=_padding(enc), truncation=True, max_length=max_length(enc.tokenizer, 77), return_tensors="pt"
     )
     with torch.inference_mode():
         out = enc.model.get_text_features(
             input_ids=batch["input_ids"].to(enc.device), attention_mask=batch["attention_mask"].to(enc.device)
         )
     return _unit(out)
+
+
+def _padding(enc: Encoder) -> bool | str:
+    """Texts padded to the longest of the batch for CLIP (its text tower reads the end token under
+    a causal mask, so padding changes nothing), else to the full length: other towers may pool a
+    padded position (SigLIP pools the last one and was trained on full-length padding), and
+    a text's embedding must not depend on the batch it is in."""
+    return True if getattr(enc.model.config, "model_type", None) == "clip" else "max_length"
 
 
 def _unit(out: Any) -> np.ndarray:

@@ -162,6 +162,32 @@ def build_tiny_t5(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_siglip(path: Path, seed: int = 0) -> Path:
+    """A SiglipModel (32x32 images, 16 text positions) with a tokenizer that appends ``</s>``.
+
+    SigLIP's text tower pools the last position, padding or not: it was trained on texts padded
+    to the full length, so that is how its text must be encoded."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    tok = _word_tokenizer(CORPUS, ["<pad>", "</s>", "<unk>"], ("<unk>", "</s>"))
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", model_max_length=16
+    )
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    text = {**layers, "vocab_size": tok.get_vocab_size(), "max_position_embeddings": 16, "pad_token_id": 0,
+            "bos_token_id": None, "eos_token_id": 1}
+    torch.manual_seed(seed)
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config={**layers, "image_size": 32, "patch_size": 8}))
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    return path
+
+
 def write_png(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> Path:
     """A small random RGB PNG."""
     from PIL import Image
