@@ -16,7 +16,8 @@ As in ``bert_score``:
   weight of token t is log((M + 1) / (df(t) + 1)) over the M reference sentences (a token no
   reference contains gets log(M + 1)), which is 0 for [CLS]/[SEP] since every sentence has them;
 - special tokens still take part as match targets (only their own weight is 0);
-- byte-level BPE tokenizers (RoBERTa, GPT-2) encode with a leading space;
+- byte-level BPE tokenizers (RoBERTa, GPT-2) encode with a leading space, except DeBERTa's (v1:
+  microsoft/deberta-*-mnli), which ``bert_score`` does not count as a GPT-2 or RoBERTa tokenizer;
 - with several references, P, R and F are each the maximum over the references (so F is the best
   F, and P and R may come from other references);
 - an empty candidate or reference (no weighted token) scores 0; a candidate without references
@@ -142,7 +143,7 @@ def bert_prf(
 def encode(tokenizer: Any, sentence: str, *, prefix_space: bool | None = None) -> list[int]:
     """Token ids with special tokens, as ``bert_score.utils.sent_encode`` builds them.
 
-    ``prefix_space`` (default: whether the tokenizer is byte-level BPE) encodes " " + sentence,
+    ``prefix_space`` (default: whether the tokenizer is byte-level BPE, DeBERTa's excepted) encodes " " + sentence,
     bert_score's ``add_prefix_space=True``, which transformers 5 no longer applies when passed to
     ``encode``.
     """
@@ -231,6 +232,9 @@ def _plain_weights(tokenizer: Any) -> _Weights:
 
 
 def _byte_level(tokenizer: Any) -> bool:
+    """Whether ``bert_score`` encodes with a leading space: byte-level BPE, but not DeBERTa's."""
+    if type(tokenizer).__name__.startswith("Deberta"):
+        return False
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return type(tokenizer).__name__.startswith(("GPT2", "Roberta"))

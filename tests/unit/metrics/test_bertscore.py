@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from tiny_encoders import build_tiny_bert, build_tiny_roberta, build_tiny_t5
+from tiny_encoders import build_tiny_bert, build_tiny_deberta, build_tiny_roberta, build_tiny_t5
 
 from captune.metrics.base import MetricUnavailable
 from captune.metrics.bertscore import bertscore, encode, resolve_layer
@@ -195,6 +195,21 @@ def test_roberta_matches_bert_score_package(roberta_dir, roberta_prefix_space, b
         bertscore_idf=idf,
         bertscore_baseline=str(baseline_file),
     )
+    _assert_parity(_prf(result), expected, BASELINE_ROWS[2][1:])
+
+
+def test_deberta_encodes_without_a_leading_space_as_bert_score_does(tmp_path_factory, baseline_file):
+    """DeBERTa (v1) tokenizes byte-level BPE like RoBERTa, but bert_score adds the leading space only
+    for GPT-2 and RoBERTa tokenizers: microsoft/deberta-xlarge-mnli is encoded as is."""
+    from bert_score.utils import get_tokenizer, sent_encode
+
+    deberta_dir = build_tiny_deberta(tmp_path_factory.mktemp("deberta"))
+    theirs, ours = get_tokenizer(str(deberta_dir)), load_encoder(str(deberta_dir), "cpu").tokenizer
+    for s in PARITY_CANDIDATES + [r for refs in PARITY_REFERENCES for r in refs]:
+        assert encode(ours, s) == sent_encode(theirs, s), s
+    expected = bert_score_package(deberta_dir, 2, idf=True, baseline=baseline_file)
+    result = bertscore(PARITY_CANDIDATES, PARITY_REFERENCES, bertscore_model=str(deberta_dir), bertscore_layer=2,
+                       bertscore_idf=True, bertscore_baseline=str(baseline_file))
     _assert_parity(_prf(result), expected, BASELINE_ROWS[2][1:])
 
 

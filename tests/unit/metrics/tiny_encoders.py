@@ -138,6 +138,28 @@ def build_tiny_roberta(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_deberta(path: Path, seed: int = 0) -> Path:
+    """A DebertaModel (DeBERTa v1, 2 layers) with a byte-level BPE tokenizer saved as DebertaTokenizer."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import DebertaConfig, DebertaModel, DebertaTokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS, vocab_size=400, special_tokens=["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"])
+    bpe.post_processor = processors.BertProcessing(
+        ("[SEP]", bpe.token_to_id("[SEP]")), ("[CLS]", bpe.token_to_id("[CLS]"))
+    )
+    tok = DebertaTokenizer(
+        tokenizer_object=bpe._tokenizer, bos_token="[CLS]", eos_token="[SEP]", cls_token="[CLS]",
+        sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]", model_max_length=60,
+    )
+    cfg = DebertaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    DebertaModel(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def build_tiny_t5(path: Path, seed: int = 0) -> Path:
     """A T5Model (3 layers) whose encoder ends in a final RMS norm with non-unit weights (a norm of
     weight 1 would hide whether it is applied), with a WordPiece tokenizer that appends ``</s>``."""
