@@ -23,7 +23,7 @@ As in ``bert_score``:
 - an empty candidate or reference (no weighted token) scores 0; a candidate without references
   gets no score (its per-item dict is empty and the corpus means leave it out);
 - the default layer of well-known models is the one ``bert_score`` tuned on WMT16
-  (``DEFAULT_LAYERS``), else the last layer;
+  (``DEFAULT_LAYERS``, by hub id or by a directory of the model's name), else the last layer;
 - baseline rescaling reads ``bert_score``'s CSV (``LAYER,P,R,F``, one row per layer) and maps
   x to (x - b) / (1 - b), after taking the maximum over references.
 
@@ -169,8 +169,7 @@ def resolve_layer(encoder: Encoder, layer: int | str | None) -> int:
     cfg = encoder.model.config
     n_layers = int(getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "num_layers", 0))
     if layer is None or layer == "":
-        name = encoder.name
-        chosen = DEFAULT_LAYERS.get(name, DEFAULT_LAYERS.get(Path(name).name, n_layers))
+        chosen = _default_layer(encoder.name, n_layers)
     else:
         chosen = int(layer)
     if not 0 <= chosen <= n_layers:
@@ -178,6 +177,15 @@ def resolve_layer(encoder: Encoder, layer: int | str | None) -> int:
             f"bertscore_layer {chosen} is out of range for {encoder.name}: it has layers 0..{n_layers}"
         )
     return chosen
+
+
+def _default_layer(name: str, n_layers: int) -> int:
+    """``DEFAULT_LAYERS`` by hub id, else by the last part of the name (a local copy of
+    microsoft/deberta-xlarge-mnli in ``models/deberta-xlarge-mnli``); else the last layer."""
+    if name in DEFAULT_LAYERS:
+        return DEFAULT_LAYERS[name]
+    by_last_part = {key.rsplit("/", 1)[-1]: layer for key, layer in DEFAULT_LAYERS.items()}
+    return by_last_part.get(Path(name).name, n_layers)
 
 
 def read_baseline(path: str | Path, layer: int) -> np.ndarray:

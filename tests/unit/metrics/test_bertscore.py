@@ -301,6 +301,8 @@ def test_default_layer_table_and_range():
 
     assert resolve_layer(enc("roberta-large", 24), None) == 17
     assert resolve_layer(enc("/models/roberta-large", 24), None) == 17
+    assert resolve_layer(enc("/models/deberta-xlarge-mnli", 48), None) == 40  # microsoft/deberta-xlarge-mnli
+    assert resolve_layer(enc("FacebookAI/roberta-large", 24), None) == 17
     assert resolve_layer(enc("my-org/my-encoder", 6), None) == 6
     assert resolve_layer(enc("my-org/my-encoder", 6), "2") == 2
     with pytest.raises(MetricUnavailable, match="0..6"):
