@@ -10,8 +10,10 @@ id (``ItemSampler``), never on the batch size or on where a resumed run starts. 
 ``captune.provenance``); a rerun skips images already captioned with the same model, adapter,
 prompt, dtype, decoding and clean-up, refuses a file written otherwise, and loads no model when
 nothing is left to caption. A killed run loses and duplicates nothing (each line is flushed
-whole; a cut-off last line is dropped on resume). Under ``accelerate launch`` the processes
-share the images and the main process writes the one output (``captune.shards``).
+whole; a cut-off last line is dropped on resume). An image that cannot be read is listed in
+``captions.rejects.jsonl`` next to ``captions.jsonl`` and the run goes on; a rerun tries it again.
+Under ``accelerate launch`` the processes share the images and the main process writes the one
+output and the one rejects file (``captune.shards``).
 """
 
 from __future__ import annotations
@@ -134,56 +136,89 @@ def generate_captions(
     progress: bool = False,
     features=None,
     workers: int = 0,
+    on_unreadable: Callable[[CaptionItem, Exception], None] | None = None,
 ) -> list[list[list[str]]]:
     """Captions for each decoding: ``out[d][i]`` is the list of candidates for ``items[i]``.
 
     Image features are computed once per batch and shared by all decodings; with a
     ``FeatureCache`` (``features``) they are read from it instead. ``workers`` > 0: that many
     threads decode and preprocess the next batches' images while the model runs on this one
-    (the same captions as without them).
+    (the same captions as without them). An image that cannot be read (``ImageError`` from
+    ``captune.data.images.load_image``) stops the run, or with ``on_unreadable`` is passed to it,
+    in this thread, with its item: it gets no candidates (``[]``), the other images of its batch
+    are captioned as without it, and ``on_batch`` sees only the readable items.
     """
     from tqdm.auto import tqdm
 
     out: list[list[list[str]]] = [[] for _ in decodings]
-    device = next(captioner.parameters()).device
     bar = tqdm(total=len(items), desc="captioning", unit="img", disable=not progress or None)
     chunks = [list(items[start:start + batch_size]) for start in range(0, len(items), batch_size)]
     tokenizer_lock = threading.Lock()  # a fast tokenizer must not be used by two threads at once
     prepare = functools.partial(_prepare, batcher, prompt, features is None, tokenizer_lock)
-    for chunk, prepared in zip(chunks, _prefetched(prepare, chunks, workers)):
-        batch = {k: v.to(device) for k, v in prepared.items()}
-        with torch.inference_mode():
-            if features is not None:
-                vision = torch.stack([features.get(it.image) for it in chunk]).to(device)  # [B, P+1, H]
-            else:
-                vision = captioner.vision_embeds(batch.pop("pixel_values"))
-            results = []
-            for d in decodings:
-                ids = _generate(captioner, batch, vision, d, [it.image_id for it in chunk])
-                with tokenizer_lock:
-                    texts = batcher.decode(ids)
-                n = d.num_return_sequences
-                results.append([texts[i * n:(i + 1) * n] for i in range(len(chunk))])
+    for chunk, (kept, batch, failures) in zip(chunks, _prefetched(prepare, chunks, workers)):
+        for it, error in failures:
+            if on_unreadable is None:
+                raise error
+            on_unreadable(it, error)
+        readable = [chunk[i] for i in kept]
+        results = [[] for _ in decodings]
+        if readable:
+            results = _caption_batch(captioner, batcher, batch, readable, decodings, features, tokenizer_lock)
         for d_out, r in zip(out, results):
-            d_out.extend(r)
-        if on_batch:
-            on_batch(chunk, results)
+            d_out.extend(_in_place(r, kept, len(chunk)))
+        if on_batch and readable:
+            on_batch(readable, results)
         bar.update(len(chunk))
     bar.close()
     return out
 
 
-def _prepare(batcher, prompt: str, with_images: bool, tokenizer_lock: threading.Lock, chunk) -> dict:
-    """The generation batch of ``chunk``: images decoded and preprocessed, prompts tokenized."""
-    from captune.data.images import load_image
+def _caption_batch(captioner, batcher, batch: dict, chunk: list[CaptionItem], decodings, features,
+                   tokenizer_lock: threading.Lock) -> list[list[list[str]]]:
+    """The candidates of each item of ``chunk`` for each decoding: ``[d][i]``."""
+    device = next(captioner.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with torch.inference_mode():
+        if features is not None:
+            vision = torch.stack([features.get(it.image) for it in chunk]).to(device)  # [B, P+1, H]
+        else:
+            vision = captioner.vision_embeds(batch.pop("pixel_values"))
+        results = []
+        for d in decodings:
+            ids = _generate(captioner, batch, vision, d, [it.image_id for it in chunk])
+            with tokenizer_lock:
+                texts = batcher.decode(ids)
+            n = d.num_return_sequences
+            results.append([texts[i * n:(i + 1) * n] for i in range(len(chunk))])
+    return results
+
+
+def _in_place(candidates: list[list[str]], kept: list[int], size: int) -> list[list[str]]:
+    """A chunk's candidates at the positions of its readable items, ``[]`` at the others."""
+    slots: list[list[str]] = [[] for _ in range(size)]
+    for i, c in zip(kept, candidates):
+        slots[i] = c
+    return slots
+
+
+def _prepare(batcher, prompt: str, with_images: bool, tokenizer_lock: threading.Lock, chunk) -> tuple:
+    """``(kept, batch, failures)`` for ``chunk``: the positions of its readable items, their
+    generation batch (images decoded and preprocessed, prompts tokenized; None when none is
+    readable) and ``(item, ImageError)`` for each image that cannot be read."""
+    from captune.data.images import ImageError
     from captune.models.family import Example
     from captune.models.prompt import render_prompt
 
-    images = [_image(it.image, load_image) if with_images else None for it in chunk]
+    images = [_image(it.image) if with_images else None for it in chunk]
+    kept = [i for i, image in enumerate(images) if not isinstance(image, ImageError)]
+    failures = [(it, image) for it, image in zip(chunk, images) if isinstance(image, ImageError)]
+    readable = [(images[i], chunk[i]) for i in kept]
     examples = [Example(image, render_prompt(prompt, it.meta) if it.prompt is None else it.prompt, None, it.image_id)
-                for it, image in zip(chunk, images)]
+                for image, it in readable]
+    if not examples:
+        return kept, None, failures
     with tokenizer_lock:
-        return batcher.generation_batch(examples)
+        return kept, batcher.generation_batch(examples), failures
 
 
 def _prefetched(prepare: Callable, chunks: list, workers: int) -> Iterator:
@@ -204,8 +239,17 @@ def _prefetched(prepare: Callable, chunks: list, workers: int) -> Iterator:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _image(image, load_image):
-    return load_image(image) if isinstance(image, (str, os.PathLike)) else image
+def _image(image):
+    """``image`` decoded when it is a path (as it is otherwise), or the ``ImageError`` that says
+    why it cannot be read (returned, so the item it belongs to stays known)."""
+    from captune.data.images import ImageError, load_image
+
+    if not isinstance(image, (str, os.PathLike)):
+        return image
+    try:
+        return load_image(image)
+    except ImageError as e:
+        return e
 
 
 def _generate(captioner, batch: dict, vision: torch.Tensor, d: Decoding, image_ids: list[str]) -> torch.Tensor:
@@ -315,6 +359,7 @@ def caption_to_files(
     dtype: str = "auto",
     progress: bool | None = None,
     postprocess=None,
+    rejects: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Caption ``items`` with every decoding (``outs[name]`` is its JSONL file), resumably.
 
@@ -325,6 +370,11 @@ def caption_to_files(
     run) is dropped and redone. Under ``accelerate launch`` every process captions its share and
     the main process merges the shares into each file (``captune.shards``); ``main_process`` in
     the result says which process this is.
+
+    An image that cannot be read stops the run (``ImageError``), or with ``rejects`` the run goes
+    on and the main process rewrites that file atomically with one line per such image of this
+    run (``image_id``, ``image``, ``reason``, ``detail``), in the input's order, or removes it when
+    every image could be read. Those images are not done: a rerun tries them again.
     """
     from captune.provenance import postprocess_json
     from captune.shards import merge_parts, part_files, part_path, processes
@@ -339,21 +389,28 @@ def caption_to_files(
     procs.wait()  # every process knows what is done before any writes a part
     todo = [it for it in items if any(it.image_id not in done[name] for name in decodings)]
     mine = todo[procs.rank::procs.count]
+    unreadable: list[dict[str, str]] = []
     if mine:
         net, processor, _ = loaded or load_for_captioning(model, adapter, source["dtype"])
         targets = {name: part_path(p, procs.rank) for name, p in paths.items()} if sharded else paths
         device = f"cuda:{procs.local_rank}" if torch.cuda.is_available() else "cpu"
-        _caption(mine, net, processor, targets, decodings, keys, done, batch_size,
-                 progress if procs.main else False, postprocess, device)  # one progress bar: the main process's
+        unreadable = _caption(mine, net, processor, targets, decodings, keys, done, batch_size,
+                              progress if procs.main else False, postprocess, device,  # one bar: the main process's
+                              rejects is not None)
     if sharded:
         procs.wait()
         if procs.main:
             for p in paths.values():
                 merge_parts(p, [it.image_id for it in items])
+    unreadable = procs.gather(unreadable)
+    if rejects is not None and procs.main:
+        _write_rejects(Path(rejects), items, unreadable)
     return {
         "images": len(items),
-        "captioned": len(todo),
+        "captioned": len(todo) - len(unreadable),
         "skipped": len(items) - len(todo),
+        "unreadable": len(unreadable),
+        "rejects": str(rejects) if unreadable else None,
         "prompt": source["prompt"],
         "source": source,
         "files": {name: str(p) for name, p in paths.items()},
@@ -388,8 +445,10 @@ def _done(path: Path, key: Mapping[str, Any]) -> set[str]:
 
 
 def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, progress, postprocess,
-             device) -> None:
-    """Caption ``todo`` on ``device`` and append each image's line to every file that lacks it."""
+             device, go_past_unreadable: bool) -> list[dict[str, str]]:
+    """Caption ``todo`` on ``device`` and append each image's line to every file that lacks it.
+    Returns the reject lines of the images that cannot be read (with ``go_past_unreadable``;
+    without, the first such image stops the run)."""
     from captune.io import JsonlAppender
     from captune.models.family import adapt
 
@@ -411,13 +470,39 @@ def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, pro
                     row["candidates"] = candidates
                 logs[name].write(row)
 
+    unreadable: list[dict[str, str]] = []
+
+    def reject(it, error):
+        unreadable.append({"image_id": it.image_id, "image": str(it.image), "reason": error.reason,
+                           "detail": str(error)})
+
     prompt = next(iter(keys.values()))["prompt"]  # the same in every key
     try:
         generate_captions(captioner, batcher, todo, list(decodings.values()), prompt, batch_size, on_batch=write,
-                          progress=progress, workers=IMAGE_WORKERS)
+                          progress=progress, workers=IMAGE_WORKERS,
+                          on_unreadable=reject if go_past_unreadable else None)
     finally:
         for log in logs.values():
             log.close()
+    return unreadable
+
+
+def rejects_path(out: str | os.PathLike) -> Path:
+    """Where ``caption_images`` lists the images it could not read: ``captions.rejects.jsonl``
+    next to ``captions.jsonl``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".rejects.jsonl")
+
+
+def _write_rejects(path: Path, items: Sequence[CaptionItem], rows: list[dict[str, str]]) -> None:
+    """Rewrite ``path`` atomically with ``rows`` in the order of ``items``; remove it when there are none."""
+    from captune.io import write_jsonl
+
+    by_id = {row["image_id"]: row for row in rows}
+    if by_id:
+        write_jsonl(path, (by_id[it.image_id] for it in items if it.image_id in by_id))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def caption_images(
@@ -435,7 +520,8 @@ def caption_images(
 ) -> dict[str, Any] | None:
     """Caption a folder or records file into ``out`` (JSONL), skipping images already there.
 
-    ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
+    An image that cannot be opened or decoded is listed in ``rejects_path(out)`` with the reason
+    and the run goes on (``caption_to_files``); a rerun tries it again. ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
     (default: @handles, hashtags and links stripped, whitespace tidied); ``False`` keeps the
     raw text. Under ``accelerate launch`` the processes share the images (``captune.shards``);
     the main process returns the summary, the others None.
@@ -443,11 +529,13 @@ def caption_images(
     decoding = decoding or PRESETS["beam"]
     items = _one_per_image(items_from_input(input, image_root), input)
     run = caption_to_files(items, {"out": out}, {"out": decoding}, model=model, adapter=adapter, prompt=prompt,
-                           batch_size=batch_size, dtype=dtype, progress=progress, postprocess=postprocess)
+                           batch_size=batch_size, dtype=dtype, progress=progress, postprocess=postprocess,
+                           rejects=rejects_path(out))
     if not run["main_process"]:
         return None
-    return {"images": run["images"], "captioned": run["captioned"], "skipped": run["skipped"], "out": str(out),
-            "prompt": run["prompt"], "decoding": decoding.label()}
+    return {"images": run["images"], "captioned": run["captioned"], "skipped": run["skipped"],
+            "unreadable": run["unreadable"], "out": str(out), "rejects": run["rejects"], "prompt": run["prompt"],
+            "decoding": decoding.label()}
 
 
 def _one_per_image(items: Sequence[CaptionItem], source) -> list[CaptionItem]:

@@ -49,6 +49,14 @@ class Processes:
 
             PartialState().wait_for_everyone()
 
+    def gather(self, rows: list) -> list:
+        """Every process's ``rows`` joined in rank order, on every process (alone: ``rows``)."""
+        if self.count == 1:
+            return rows
+        from accelerate.utils import gather_object
+
+        return gather_object(rows)
+
 
 def processes() -> Processes:
     """The processes of this run, as accelerate's ``PartialState`` knows them."""

@@ -55,10 +55,13 @@ def captioner_options(f):
               help="Caption clean-up rules (YAML, as for `captune data clean`); default strips @handles, "
                    "hashtags and links.")
 @click.option("--raw", is_flag=True, help="Keep the generated text as it is (no clean-up).")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any image could not be read (the others "
+                                             "are captioned all the same).")
 @json_option()
 @progress_option()
-def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_size, dtype, clean_config, raw,
-            as_json, progress, **settings) -> None:
+@click.pass_context
+def caption(ctx: click.Context, model, adapter, input_, out, image_root, decoding, prompt, batch_size, dtype,
+            clean_config, raw, strict, as_json, progress, **settings) -> None:
     """Caption images with a base model or a fine-tuned checkpoint; reruns skip images already done.
 
     A rerun into the same --out reuses its captions only if they were made with the same model
@@ -68,6 +71,13 @@ def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_siz
     Under `accelerate launch --num_processes N -m captune caption ...` the N processes share the
     images, each writing OUT.parts/rankK.jsonl; the main process then writes OUT, in the input's
     order, each image once. A rerun after a kill, with any N, captions only what is missing.
+
+    An image that cannot be opened or decoded (a corrupt, empty or truncated file, a macOS ._
+    file) does not stop the run: it is listed in OUT's sibling *.rejects.jsonl (captions.jsonl ->
+    captions.rejects.jsonl: image_id, image, reason, detail), each once, and a warning says how
+    many. A rerun tries them again and rewrites that file to what still fails (removes it when
+    nothing does). Exit status 0, or 1 when no image could be read, or with --strict when any
+    could not.
     """
     from captune.generate import caption_images, decoding_preset
 
@@ -84,9 +94,15 @@ def caption(model, adapter, input_, out, image_root, decoding, prompt, batch_siz
         return
     if as_json:
         echo_json(summary)
-        return
-    click.echo(f"captioned {summary['captioned']} images ({summary['skipped']} already done) "
-               f"with {summary['decoding']} -> {summary['out']}")
+    else:
+        click.echo(f"captioned {summary['captioned']} images ({summary['skipped']} already done) "
+                   f"with {summary['decoding']} -> {summary['out']}")
+    bad = summary["unreadable"]
+    if bad:
+        click.echo(f"warning: {bad} image{'s' if bad > 1 else ''} could not be read; listed in "
+                   f"{summary['rejects']} (a rerun tries them again)", err=True)
+    if bad and (strict or bad == summary["images"]):
+        ctx.exit(1)
 
 
 COMMANDS = (caption,)

@@ -74,7 +74,7 @@ def evaluate(
     process scores and returns the report, the others None.
     """
     from captune.evaluate.decodings import decoding_table, parse_decodings
-    from captune.generate import caption_to_files, decoding_preset, items_from_input
+    from captune.generate import decoding_preset, items_from_input
     from captune.shards import processes
 
     out = Path(out)
@@ -94,9 +94,8 @@ def evaluate(
         run = {"prompt": None, "captioned": 0, "skipped": len(items)}
     else:
         outs = {PRIMARY: preds_path} | {n: out / "decodings" / f"{n}.jsonl" for n in extra}
-        run = caption_to_files(
-            items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt, batch_size, dtype, progress
-        )
+        run = _caption_every_image(data, items, outs, {PRIMARY: decoding} | extra, model, adapter, prompt,
+                                   batch_size, dtype, progress)
         if not run["main_process"]:
             return None
     captions = _read_captions(preds_path, items)
@@ -125,6 +124,19 @@ def evaluate(
 
     write_json(out / EVAL_FILE, report)
     return report
+
+
+def _caption_every_image(data, items, outs, decodings, *args) -> dict[str, Any]:
+    """``caption_to_files`` for evaluation: an image that cannot be read stops it (scores over fewer
+    images than the data would not be comparable), with a message that says what to do."""
+    from captune.data.images import ImageError
+    from captune.generate import caption_to_files
+
+    try:
+        return caption_to_files(items, outs, decodings, *args)
+    except ImageError as e:
+        raise CaptuneError(f"{e}; evaluate scores every image of {data}: replace this image or remove its "
+                           "record") from None
 
 
 def evaluation_summary(report: Mapping[str, Any], out: str | os.PathLike) -> dict[str, Any]:
