@@ -93,6 +93,30 @@ def test_a_killed_run_resumes_with_every_image_once(world, one, tmp_path):
     assert not parts_dir(out).exists()
 
 
+def test_two_processes_list_each_unreadable_image_once(world, one, tmp_path):
+    """Unreadable images among the records (some in each process's share) end in one rejects file,
+    each once, in the input's order; the captions file is the one a run without them writes."""
+    records = [json.loads(line) for line in world.read_text().splitlines()]
+    for r in records:
+        r["image"] = str(world.parent / r["image"])
+    bad = {"bad_a": b"", "bad_b": b"not a picture", "bad_c": b"\x00\x05\x16\x07Mac OS X"}
+    for k, (image_id, data) in enumerate(bad.items()):
+        (tmp_path / f"{image_id}.jpg").write_bytes(data)
+        records.insert(5 * k + 1, {**records[0], "image_id": image_id, "image": str(tmp_path / f"{image_id}.jpg")})
+    listed = tmp_path / "records.jsonl"
+    listed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "captions.jsonl"
+    res = subprocess.run(launch("caption", "--model", MODEL, "--input", str(listed), "--out", str(out),
+                                "--decoding", "greedy", "--batch-size", BATCH, "--json"),
+                         env=env(), capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (json.loads(res.stdout)["unreadable"], res.stderr.count("warning: 3 images could not be read")) == (3, 1)
+    assert out.read_text() == (one / "captions.jsonl").read_text()
+    rejects = [json.loads(line) for line in (tmp_path / "captions.rejects.jsonl").read_text().splitlines()]
+    assert [r["image_id"] for r in rejects] == list(bad)
+    assert [r["reason"] for r in rejects] == ["empty_file", "not_an_image", "not_an_image"]
+
+
 def kill_rank_1_after(cmd: list[str], part, lines: int) -> int:
     """Start ``cmd``; SIGKILL process 1 once ``part`` holds ``lines`` lines; the launcher's exit code."""
     launcher = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -78,8 +78,8 @@ def test_unreadable_images_are_listed_and_the_others_captioned_as_without_them(g
 def test_prefetch_threads_report_each_failure_for_its_own_image(good, tmp_path):
     """An image that fails in a worker thread is reported with its item; the batch's other
     captions stay with their images (an unreadable image gets no candidates)."""
-    from captune.models.loading import load_captioner
     from captune.models.family import adapt
+    from captune.models.loading import load_captioner
 
     items = items_from_input(with_bad_files(good, tmp_path / "photos"))
     captioner, batcher = adapt(*load_captioner(MODEL))

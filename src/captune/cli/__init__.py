@@ -10,7 +10,9 @@ start without them.
 
 Exit status: 0 on success, 1 when a command fails at run time (a ``CaptuneError``, printed as
 one ``error: ...`` line on stderr), 2 for a usage error (an unknown option, a missing or
-invalid argument: click's own).
+invalid argument: click's own). A command that goes past bad input (``caption``'s unreadable
+images, ``data validate``'s rejected rows) lists it in a rejects file and exits 0, or 1 when
+nothing usable is left or, with ``--strict``, when anything was rejected.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ def captioner_options(f):
               help="A folder of images or a records JSONL file.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Predictions JSONL (appended, resumable; a file written with another model, adapter, prompt, "
-                   "dtype, decoding or clean-up is refused).")
+                   "dtype, decoding or clean-up is refused). Images that cannot be read are listed in its sibling "
+                   "OUT_STEM.rejects.jsonl.")
 @captioner_options
 @click.option("--num-beams", type=int, help="Beams (beam).")
 @click.option("--length-penalty", type=float, help="Beam length penalty.")
