@@ -104,18 +104,15 @@ class AgentClip:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of texts, shape ``(n, dim)``, float32."""
+        m = self.model
+        if m["kind"] != "open_clip":
+            from captune.models.clip import text_features
+
+            return text_features(m["model"], m["tokenizer"], texts, m["device"])
         import torch
 
-        m = self.model
         with torch.inference_mode():
-            if m["kind"] == "open_clip":
-                feats = m["model"].encode_text(m["tokenizer"](list(texts)).to(m["device"]))
-            else:
-                tok = m["tokenizer"](list(texts), padding=True, truncation=True,
-                                     max_length=_max_length(m["tokenizer"]), return_tensors="pt")
-                feats = m["model"].get_text_features(input_ids=tok["input_ids"].to(m["device"]),
-                                                     attention_mask=tok["attention_mask"].to(m["device"]))
-        return _unit(feats)
+            return _unit(m["model"].encode_text(m["tokenizer"](list(texts)).to(m["device"])))
 
     @property
     def logit_scale(self) -> float:
@@ -178,11 +175,6 @@ def _load_open_clip(cfg: EmbeddingsSection, device: str) -> dict[str, Any]:
     model.eval()
     return {"kind": "open_clip", "model": model, "preprocess": preprocess,
             "tokenizer": open_clip.get_tokenizer(cfg.model), "device": device}
-
-
-def _max_length(tokenizer: Any) -> int:
-    limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if limit and limit < 100_000 else 77
 
 
 def _unit(feats: Any) -> np.ndarray:

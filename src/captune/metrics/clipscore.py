@@ -38,7 +38,7 @@ import numpy as np
 from captune.errors import DataError, ModelNotFoundError
 from captune.io import file_sha256
 from captune.metrics.base import MetricResult, MetricUnavailable, register
-from captune.metrics.encoders import Encoder, load_encoder, max_length
+from captune.metrics.encoders import Encoder, load_encoder
 from captune.metrics.resources import BoundedCache, MetricResources
 
 CLIP_PREFIX = "A photo depicts "
@@ -240,24 +240,9 @@ def _image_features(enc: Encoder, images: list[ImageInput]) -> np.ndarray:
 
 
 def _text_features(enc: Encoder, texts: list[str]) -> np.ndarray:
-    import torch
+    from captune.models.clip import text_features
 
-    batch = enc.tokenizer(
-        texts, padding=_padding(enc), truncation=True, max_length=max_length(enc.tokenizer, 77), return_tensors="pt"
-    )
-    with torch.inference_mode():
-        out = enc.model.get_text_features(
-            input_ids=batch["input_ids"].to(enc.device), attention_mask=batch["attention_mask"].to(enc.device)
-        )
-    return _unit(out)
-
-
-def _padding(enc: Encoder) -> bool | str:
-    """Texts padded to the longest of the batch for CLIP (its text tower reads the end token under
-    a causal mask, so padding changes nothing), else to the full length: other towers may pool a
-    padded position (SigLIP pools the last one and was trained on full-length padding), and
-    a text's embedding must not depend on the batch it is in."""
-    return True if getattr(enc.model.config, "model_type", None) == "clip" else "max_length"
+    return text_features(enc.model, enc.tokenizer, texts, enc.device)
 
 
 def _unit(out: Any) -> np.ndarray:

@@ -61,14 +61,25 @@ class Clip:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of texts, shape ``(n, dim)``, float32."""
-        import torch
+        return text_features(self.model, self.tokenizer, texts, self.device)
 
-        limit = getattr(self.tokenizer, "model_max_length", None)
-        tok = self.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt",
-                             max_length=int(limit) if limit and limit < 100_000 else 77)
-        with torch.inference_mode():
-            return _unit(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
-                                                      attention_mask=tok["attention_mask"].to(self.device)))
+
+def text_features(model: Any, tokenizer: Any, texts: Sequence[str], device: str) -> np.ndarray:
+    """Unit text vectors of a Hugging Face image-text model (CLIP, SigLIP...), shape ``(n, dim)``.
+
+    CLIP's texts are padded to the longest of the batch (its text tower reads the end token under a
+    causal mask, so padding changes nothing); other towers' to the full length: they may pool a
+    padded position (SigLIP pools the last one and was trained on full-length padding), and a text's
+    vector must not depend on the batch it is in."""
+    import torch
+
+    padding = True if getattr(model.config, "model_type", None) == "clip" else "max_length"
+    limit = getattr(tokenizer, "model_max_length", None)
+    batch = tokenizer(list(texts), padding=padding, truncation=True, return_tensors="pt",
+                      max_length=int(limit) if limit and limit < 100_000 else 77)
+    with torch.inference_mode():
+        return _unit(model.get_text_features(input_ids=batch["input_ids"].to(device),
+                                             attention_mask=batch["attention_mask"].to(device)))
 
 
 def load_clip(name: str, device: str | None = None) -> Clip:
