@@ -28,6 +28,7 @@ score, rank, seconds and test comparison; ``DIR/report.html`` the table and ever
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 import shutil
@@ -286,12 +287,15 @@ def training_seconds(log: Path) -> float | None:
 
 
 def rank(rows: list[dict[str, Any]], higher_is_better: bool) -> list[dict[str, Any]]:
-    """Rows with a score, best first (``rank`` 1, 2, ...), then the rest unranked."""
-    scored = sorted((r for r in rows if r.get("score") is not None),
-                    key=lambda r: -r["score"] if higher_is_better else r["score"])
+    """Rows with a score, best first (``rank`` 1, 2, ...; ties in grid order), then the rest unranked:
+    no score, or one that is not a finite number (a diverged run's NaN would break the ordering)."""
+    def finite(r: dict[str, Any]) -> bool:
+        return r.get("score") is not None and math.isfinite(r["score"])
+
+    scored = sorted(filter(finite, rows), key=lambda r: -r["score"] if higher_is_better else r["score"])
     for k, r in enumerate(scored):
         r["rank"] = k + 1
-    return scored + [r for r in rows if r.get("score") is None]
+    return scored + [r for r in rows if not finite(r)]
 
 
 def evaluate_on_test(runs: Sequence[Run], rows: list[dict[str, Any]], spec: SweepSpec, log) -> None:
