@@ -87,7 +87,7 @@ def read_run(directory: str | os.PathLike) -> Run:
         start=starts[0] if starts else {},
         train=sorted(by_kind.get("train", {}).values(), key=lambda e: e["step"]),
         evals=sorted(by_kind.get("eval", {}).values(), key=lambda e: e["step"]),
-        end=next(iter(by_kind.get("end", {}).values()), None),
+        end=next(reversed(by_kind.get("end", {}).values()), None),  # a run continued after it ended: the last
         checkpoints=ckpts,
         early_stop=next(iter(by_kind.get("early_stop", {}).values()), None),
         resumes=list(by_kind.get("resume", {}).values()),
