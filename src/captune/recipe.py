@@ -25,7 +25,8 @@ an unknown one is an error when the recipe is loaded, before anything runs. A va
 written ``null`` (the "unset" of a ``key=value`` configuration override).
 
 ``OUT/recipe.json`` records every step's command line and seconds. Running the same recipe into
-the same ``OUT`` again skips the steps that finished with the same command line and files, up to
+the same ``OUT`` again skips the steps that finished with the same command line and files (the
+recipe's files and the content of ``--data`` and of the files given as inputs or params), up to
 the first that differs; from there every step runs again (a command that refuses to overwrite its
 output, such as ``captune train``, then says so: choose another ``--out``).
 
@@ -272,9 +273,11 @@ def write_files(recipe: Recipe, values: Mapping[str, Scalar]) -> None:
 
 
 def _fingerprint(argv: Sequence[str], recipe: Recipe, values: Mapping[str, Scalar]) -> str:
-    """What a step's result depends on: its command line and the text of the files it names."""
-    texts = [Path(str(values[n])).read_bytes() for n in recipe.files if str(values[n]) in " ".join(argv)
-             and Path(str(values[n])).is_file()]
+    """What a step's result depends on: its command line and the content of the files it names
+    through ``{data}``, an input, a param or one of the recipe's files (a folder counts by its path)."""
+    names = ["data", *recipe.inputs, *recipe.params, *recipe.files]
+    texts = [Path(str(values[n])).read_bytes() for n in names if values[n] is not None
+             and str(values[n]) in " ".join(argv) and Path(str(values[n])).is_file()]
     h = hashlib.sha256(shlex.join(argv).encode())
     for t in texts:
         h.update(hashlib.sha256(t).digest())
