@@ -21,5 +21,7 @@ def export_merged(adapter: str | os.PathLike, out: str | os.PathLike, model: str
     net, processor, meta = load_checkpoint(adapter, model=model, merge=True)
     net.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
-    write_json(out / CHECKPOINT_META, meta | {"kind": "full", "merged_from": str(adapter)})
+    # the base merged onto: ``model`` when it replaced the checkpoint's (captions and reports name it)
+    base = model or meta["base_model"]
+    write_json(out / CHECKPOINT_META, meta | {"kind": "full", "merged_from": str(adapter), "base_model": base})
     return out
