@@ -487,13 +487,6 @@ def _caption(todo, net, processor, paths, decodings, keys, done, batch_size, pro
     return unreadable
 
 
-def rejects_path(out: str | os.PathLike) -> Path:
-    """Where ``caption_images`` lists the images it could not read: ``captions.rejects.jsonl``
-    next to ``captions.jsonl``."""
-    out = Path(out)
-    return out.with_name(out.stem + ".rejects.jsonl")
-
-
 def _write_rejects(path: Path, items: Sequence[CaptionItem], rows: list[dict[str, str]]) -> None:
     """Rewrite ``path`` atomically with ``rows`` in the order of ``items``; remove it when there are none."""
     from captune.io import write_jsonl
@@ -520,12 +513,15 @@ def caption_images(
 ) -> dict[str, Any] | None:
     """Caption a folder or records file into ``out`` (JSONL), skipping images already there.
 
-    An image that cannot be opened or decoded is listed in ``rejects_path(out)`` with the reason
-    and the run goes on (``caption_to_files``); a rerun tries it again. ``postprocess`` is a ``captune.data.clean.CleanConfig`` applied to every caption
-    (default: @handles, hashtags and links stripped, whitespace tidied); ``False`` keeps the
-    raw text. Under ``accelerate launch`` the processes share the images (``captune.shards``);
-    the main process returns the summary, the others None.
+    An image that cannot be opened or decoded is listed in ``captune.io.rejects_path(out)`` with
+    the reason and the run goes on (``caption_to_files``); a rerun tries it again. ``postprocess``
+    is a ``captune.data.clean.CleanConfig`` applied to every caption (default: @handles, hashtags
+    and links stripped, whitespace tidied); ``False`` keeps the raw text. Under ``accelerate
+    launch`` the processes share the images (``captune.shards``); the main process returns the
+    summary, the others None.
     """
+    from captune.io import rejects_path
+
     decoding = decoding or PRESETS["beam"]
     items = _one_per_image(items_from_input(input, image_root), input)
     run = caption_to_files(items, {"out": out}, {"out": decoding}, model=model, adapter=adapter, prompt=prompt,

@@ -125,6 +125,13 @@ def iter_jsonl(path: str | os.PathLike, skip_partial_last: bool = False) -> Iter
         yield i, obj
 
 
+def rejects_path(out: str | os.PathLike) -> Path:
+    """Where a command writing ``out`` lists what it had to leave out: ``captions.rejects.jsonl``
+    next to ``captions.jsonl``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".rejects.jsonl")
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
 

@@ -52,7 +52,7 @@ def test_unreadable_images_are_listed_and_the_others_captioned_as_without_them(g
     folder = with_bad_files(good, tmp_path / "photos")
     out = tmp_path / "captions.jsonl"
     summary = caption_images(folder, out, model=MODEL, decoding=PRESETS["greedy"], batch_size=2)
-    from captune.generate import rejects_path
+    from captune.io import rejects_path
     assert (summary["captioned"], summary["unreadable"]) == (6, 3)
     assert summary["rejects"] == str(tmp_path / "captions.rejects.jsonl") == str(rejects_path(out))
     assert {r["image_id"]: r["caption"] for r in read_jsonl(out)} == without_bad

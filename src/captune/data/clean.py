@@ -27,7 +27,7 @@ from captune.config import Schema, load_config
 from captune.data.readers import Reject, Row, group_rows, read_rows
 from captune.data.records import write_records
 from captune.errors import ConfigError
-from captune.io import write_jsonl
+from captune.io import rejects_path, write_jsonl
 
 
 class CleanConfig(Schema):
@@ -322,6 +322,6 @@ def clean_file(
     rejects = rejects + drops + conflicts
     out = Path(out)
     write_records(out, records)
-    rejects_path = out.with_name(out.stem + ".rejects.jsonl")
-    write_jsonl(rejects_path, (r.to_json() for r in rejects))
-    return CleanResult(n_rows, len(records), rejects, report, out, rejects_path)
+    rejected = rejects_path(out)
+    write_jsonl(rejected, (r.to_json() for r in rejects))
+    return CleanResult(n_rows, len(records), rejects, report, out, rejected)
